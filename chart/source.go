@@ -1,0 +1,335 @@
+// Package chart owns where the target chart comes from and with which
+// values: a local directory or .tgz (also base64 of a .tgz, as a Secret
+// carries it), an https URL, a chart repository with a version constraint,
+// or an oci:// reference; digest pinning; and values layered with Helm's own
+// precedence and parsers.
+package chart
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"helm.sh/helm/v4/pkg/action"
+	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/cli"
+	"helm.sh/helm/v4/pkg/registry"
+	orasregistry "oras.land/oras-go/v2/registry"
+)
+
+// Errors callers tell apart with errors.Is.
+var (
+	// ErrInvalidSource is a chart reference or option that cannot be right,
+	// found before anything is fetched.
+	ErrInvalidSource = errors.New("invalid chart source")
+	// ErrUnavailable is a chart that could not be found, fetched or loaded.
+	ErrUnavailable = errors.New("chart unavailable")
+	// ErrDigestMismatch is a chart whose digest differs from the pinned one.
+	ErrDigestMismatch = errors.New("chart digest mismatch")
+)
+
+// Source says where the chart comes from. Ref is what `helm install` takes
+// as CHART: a path, an https URL, oci://…, or a chart name with RepoURL.
+type Source struct {
+	Ref     string
+	Version string // version or constraint, for repositories and OCI
+	RepoURL string
+
+	Username              string
+	Password              string
+	CAFile                string
+	InsecureSkipTLSVerify bool
+	PlainHTTP             bool
+	// RegistryConfig is a docker config.json with registry credentials.
+	RegistryConfig string
+	// Digest pins the chart: "sha256:<hex>" of the .tgz (for a directory,
+	// of its files; see Digest).
+	Digest string
+	// CacheDir is where downloads go; it must be writable.
+	CacheDir string
+}
+
+var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// Validate checks the source without touching the network or the disk.
+func (s Source) Validate() error {
+	ref := strings.TrimSpace(s.Ref)
+	switch {
+	case ref == "":
+		return fmt.Errorf("%w: no chart given (CHART argument or HOOKRUNNER_CHART)", ErrInvalidSource)
+	case s.Digest != "" && !digestPattern.MatchString(s.Digest):
+		return fmt.Errorf("%w: --chart-digest must be sha256:<64 lowercase hex digits>", ErrInvalidSource)
+	case s.RepoURL != "":
+		if err := checkURL("--repo", s.RepoURL, "http", "https"); err != nil {
+			return err
+		}
+		if strings.Contains(ref, "/") || strings.Contains(ref, ":") {
+			return fmt.Errorf("%w: with --repo, CHART is a chart name, not %q", ErrInvalidSource, redactURL(ref))
+		}
+	case registry.IsOCI(ref):
+		if _, err := orasregistry.ParseReference(strings.TrimPrefix(ref, "oci://")); err != nil {
+			return fmt.Errorf("%w: CHART %s is not a valid OCI reference: %v", ErrInvalidSource, redactURL(ref), err)
+		}
+	case strings.Contains(ref, "://"):
+		return checkURL("CHART", ref, "http", "https")
+	}
+	if s.CAFile != "" {
+		if _, err := os.Stat(s.CAFile); err != nil {
+			return fmt.Errorf("%w: --ca-file %s: %v", ErrInvalidSource, s.CAFile, errors.Unwrap(err))
+		}
+	}
+	if s.RegistryConfig != "" {
+		if _, err := os.Stat(s.RegistryConfig); err != nil {
+			return fmt.Errorf("%w: --registry-config %s: %v", ErrInvalidSource, s.RegistryConfig, errors.Unwrap(err))
+		}
+	}
+	return nil
+}
+
+func checkURL(name, raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%w: %s is not a URL", ErrInvalidSource, name)
+	}
+	for _, s := range schemes {
+		if u.Scheme == s && u.Host != "" {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s %s: want an %s URL", ErrInvalidSource, name, redactURL(raw), strings.Join(schemes, " or "))
+}
+
+// Loaded is a chart ready to install.
+type Loaded struct {
+	Chart *chartv2.Chart
+	// Digest is "sha256:<hex>" of the chart archive, or for a directory of
+	// its files (see Digest).
+	Digest string
+	// Path is the local file or directory it was loaded from.
+	Path string
+}
+
+// Load fetches (when remote), verifies the pinned digest, and loads the chart.
+func Load(s Source) (*Loaded, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	path, err := s.locate()
+	if err != nil {
+		return nil, err
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, path, errors.Unwrap(err))
+	}
+	var (
+		ch     *chartv2.Chart
+		digest string
+	)
+	if info.IsDir() {
+		if ch, err = loader.LoadDir(path); err != nil {
+			return nil, fmt.Errorf("%w: load chart directory %s: %v", ErrUnavailable, path, err)
+		}
+		digest = Digest(ch)
+	} else {
+		data, err := readArchive(path)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(data)
+		digest = "sha256:" + hex.EncodeToString(sum[:])
+		// Verify before loading: a pinned chart that differs is not parsed.
+		if s.Digest != "" && s.Digest != digest {
+			return nil, fmt.Errorf("%w: %s is %s, --chart-digest wants %s", ErrDigestMismatch, displayRef(s), digest, s.Digest)
+		}
+		if ch, err = loader.LoadArchive(bytes.NewReader(data)); err != nil {
+			return nil, fmt.Errorf("%w: load chart archive %s: %v", ErrUnavailable, displayRef(s), err)
+		}
+	}
+	if s.Digest != "" && s.Digest != digest {
+		return nil, fmt.Errorf("%w: %s is %s, --chart-digest wants %s", ErrDigestMismatch, displayRef(s), digest, s.Digest)
+	}
+	if err := ch.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: chart %s: %v", ErrUnavailable, displayRef(s), err)
+	}
+	return &Loaded{Chart: ch, Digest: digest, Path: path}, nil
+}
+
+// maxArchive bounds a chart archive read into memory (Helm's own loader
+// bounds the decompressed size).
+const maxArchive = 100 << 20
+
+// readArchive reads a chart archive, decoding it first when the file holds
+// base64 of one.
+func readArchive(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxArchive+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: read %s: %v", ErrUnavailable, path, err)
+	}
+	if len(data) > maxArchive {
+		return nil, fmt.Errorf("%w: %s is larger than %d MiB", ErrUnavailable, path, maxArchive>>20)
+	}
+	if isGzip(data) {
+		return data, nil
+	}
+	if decoded, ok := decodeBase64Archive(data); ok {
+		return decoded, nil
+	}
+	return nil, fmt.Errorf("%w: %s is neither a chart directory, a .tgz, nor base64 of a .tgz", ErrUnavailable, path)
+}
+
+func isGzip(data []byte) bool { return len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b }
+
+// Digest is the digest of a chart loaded from a directory: sha256 over its
+// files in name order, each as its name, a NUL, its length and its data.
+// An archive's digest is the sha256 of the archive itself.
+func Digest(ch *chartv2.Chart) string {
+	files := make(map[string][]byte, len(ch.Raw))
+	names := make([]string, 0, len(ch.Raw))
+	for _, f := range ch.Raw {
+		files[f.Name] = f.Data
+		names = append(names, f.Name)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
+		h.Write(files[n])
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// locate returns a local path for the chart, downloading it with Helm's own
+// chart downloader (repository index and version constraints, https, OCI).
+func (s Source) locate() (string, error) {
+	ref := strings.TrimSpace(s.Ref)
+	if s.RepoURL == "" && !strings.Contains(ref, "://") {
+		if _, err := os.Stat(ref); err != nil {
+			return "", fmt.Errorf("%w: chart %s: no such file or directory (for a repository chart pass --repo)", ErrUnavailable, ref)
+		}
+		return filepath.Abs(ref)
+	}
+	if s.CacheDir == "" {
+		return "", fmt.Errorf("%w: no cache directory for downloads", ErrInvalidSource)
+	}
+	settings := cli.New()
+	settings.RepositoryCache = filepath.Join(s.CacheDir, "repository")
+	settings.ContentCache = filepath.Join(s.CacheDir, "content")
+	settings.RepositoryConfig = filepath.Join(s.CacheDir, "repositories.yaml")
+	settings.PluginsDirectory = filepath.Join(s.CacheDir, "no-plugins") // never run a getter plugin
+	settings.RegistryConfig = s.RegistryConfig
+	if settings.RegistryConfig == "" {
+		settings.RegistryConfig = filepath.Join(s.CacheDir, "registry-config.json")
+	}
+	rc, err := s.registryClient(settings.RegistryConfig)
+	if err != nil {
+		return "", err
+	}
+	opts := action.ChartPathOptions{
+		RepoURL:               s.RepoURL,
+		Version:               s.Version,
+		Username:              s.Username,
+		Password:              s.Password,
+		CaFile:                s.CAFile,
+		InsecureSkipTLSVerify: s.InsecureSkipTLSVerify,
+		PlainHTTP:             s.PlainHTTP,
+	}
+	install := action.NewInstall(&action.Configuration{})
+	install.ChartPathOptions = opts
+	install.SetRegistryClient(rc)
+	path, err := install.LocateChart(ref, settings)
+	if err != nil {
+		return "", fmt.Errorf("%w: fetch %s: %v", ErrUnavailable, displayRef(s), err)
+	}
+	return path, nil
+}
+
+// registryClient builds the OCI client as the helm CLI does: credentials
+// from the docker config file or --username/--password, custom CA or
+// insecure TLS, or plain HTTP.
+func (s Source) registryClient(credentialsFile string) (*registry.Client, error) {
+	opts := []registry.ClientOption{
+		registry.ClientOptEnableCache(true),
+		registry.ClientOptWriter(io.Discard),
+		registry.ClientOptCredentialsFile(credentialsFile),
+		registry.ClientOptBasicAuth(s.Username, s.Password),
+	}
+	switch {
+	case s.CAFile != "" || s.InsecureSkipTLSVerify:
+		tlsConf := &tls.Config{InsecureSkipVerify: s.InsecureSkipTLSVerify} //nolint:gosec // only when asked for
+		if s.CAFile != "" {
+			pem, err := os.ReadFile(s.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("%w: --ca-file %s: %v", ErrInvalidSource, s.CAFile, errors.Unwrap(err))
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("%w: --ca-file %s holds no PEM certificate", ErrInvalidSource, s.CAFile)
+			}
+			tlsConf.RootCAs = pool
+		}
+		opts = append(opts, registry.ClientOptHTTPClient(&http.Client{
+			Transport: &http.Transport{TLSClientConfig: tlsConf, Proxy: http.ProxyFromEnvironment},
+		}))
+	case s.PlainHTTP:
+		opts = append(opts, registry.ClientOptPlainHTTP())
+	}
+	rc, err := registry.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: registry client: %v", ErrInvalidSource, err)
+	}
+	return rc, nil
+}
+
+// displayRef names the chart for messages, without URL credentials or query.
+func displayRef(s Source) string {
+	if s.RepoURL != "" {
+		return fmt.Sprintf("%s from %s", s.Ref, redactURL(s.RepoURL))
+	}
+	return redactURL(s.Ref)
+}
+
+// redactURL drops the user info and query of a URL (presigned URLs carry
+// their credentials there); anything that is not a URL is returned as is.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "REDACTED"
+	}
+	u.Fragment = ""
+	return u.String()
+}
+
+// decodeBase64Archive decodes base64 (any line wrapping) of a gzip archive.
+func decodeBase64Archive(data []byte) ([]byte, bool) {
+	compact := bytes.Join(bytes.Fields(data), nil)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if out, err := enc.DecodeString(string(compact)); err == nil && isGzip(out) {
+			return out, true
+		}
+	}
+	return nil, false
+}

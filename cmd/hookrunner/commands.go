@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/hookrunner/hookrunner/chart"
+	"github.com/hookrunner/hookrunner/kube"
+	"github.com/hookrunner/hookrunner/runner"
+)
+
+// CLI is the command line. Every flag and argument also reads an
+// environment variable, so a Job needs no command line at all.
+type CLI struct {
+	Debug     bool   `help:"Show Helm's and client-go's debug lines." env:"HOOKRUNNER_DEBUG"`
+	LogFormat string `help:"Log line format: auto (JSON unless stderr is a terminal), json or text." default:"auto" enum:"auto,json,text" env:"HOOKRUNNER_LOG_FORMAT"`
+
+	Install   InstallCmd   `cmd:"" help:"Install the chart, or upgrade it, or do nothing: whatever reaches the asked state."`
+	Uninstall UninstallCmd `cmd:"" help:"Uninstall the release; a release that does not exist is a success."`
+	Version   VersionCmd   `cmd:"" help:"Print version information."`
+}
+
+// ClusterFlags say which cluster and how to talk to it.
+type ClusterFlags struct {
+	Kubeconfig           string  `help:"Kubeconfig file; its content may be YAML or base64 of it. Empty: the pod's ServiceAccount." type:"path" env:"KUBECONFIG"`
+	KubeContext          string  `help:"Kubeconfig context (default: its current-context)." env:"HOOKRUNNER_KUBE_CONTEXT"`
+	AllowExecCredentials bool    `help:"Allow kubeconfig users whose credentials come from an exec plugin or auth-provider." env:"HOOKRUNNER_ALLOW_EXEC_CREDENTIALS"`
+	QPS                  float32 `name:"qps" help:"Queries per second to the API server." default:"50" env:"HOOKRUNNER_QPS"`
+	BurstLimit           int     `help:"Client-side burst of API requests." default:"100" env:"HOOKRUNNER_BURST_LIMIT"`
+}
+
+// CommonFlags are shared by install and uninstall.
+type CommonFlags struct {
+	Namespace  string        `short:"n" help:"Release namespace." default:"default" env:"HOOKRUNNER_NAMESPACE"`
+	Timeout    time.Duration `help:"Bound on the whole run, waiting for the lock included." default:"10m" env:"HOOKRUNNER_TIMEOUT"`
+	Wait       string        `help:"Wait strategy: watcher (until resources are ready), legacy, hookOnly, or none (hooks only)." default:"watcher" env:"HOOKRUNNER_WAIT"`
+	ResultFile string        `help:"Also write the result document (indented JSON) to this file." type:"path" env:"HOOKRUNNER_RESULT_FILE"`
+	CacheDir   string        `help:"Writable directory for chart downloads." default:"${defaultCacheDir}" type:"path" env:"HOOKRUNNER_CACHE_DIR"`
+	ClusterFlags
+}
+
+func (f CommonFlags) common(release string) runner.Common {
+	return runner.Common{
+		Release:   release,
+		Namespace: f.Namespace,
+		Kube: kube.Options{
+			Kubeconfig:           f.Kubeconfig,
+			Context:              f.KubeContext,
+			AllowExecCredentials: f.AllowExecCredentials,
+			QPS:                  f.QPS,
+			Burst:                f.BurstLimit,
+			UserAgent:            runner.UserAgent(),
+		},
+		Timeout:    f.Timeout,
+		Wait:       f.Wait,
+		ResultFile: f.ResultFile,
+		CacheDir:   f.CacheDir,
+	}
+}
+
+// InstallCmd is `hookrunner install RELEASE CHART`.
+type InstallCmd struct {
+	Release string `arg:"" optional:"" help:"Release name." env:"HOOKRUNNER_RELEASE"`
+	Chart   string `arg:"" optional:"" help:"Chart: a directory, a .tgz (or base64 of one), an https URL, oci://…, or a name with --repo." env:"HOOKRUNNER_CHART"`
+	CommonFlags
+
+	CreateNamespace bool `help:"Create the release namespace if it does not exist." env:"HOOKRUNNER_CREATE_NAMESPACE"`
+
+	Version               string `help:"Chart version or constraint (repository and OCI charts)." env:"HOOKRUNNER_CHART_VERSION"`
+	Repo                  string `help:"Chart repository URL; CHART is then a chart name." env:"HOOKRUNNER_REPO"`
+	Username              string `help:"Chart repository or registry user." env:"HOOKRUNNER_USERNAME"`
+	Password              string `help:"Chart repository or registry password (prefer the environment variable)." env:"HOOKRUNNER_PASSWORD"`
+	CAFile                string `name:"ca-file" help:"CA bundle for the chart repository or registry." type:"path" env:"HOOKRUNNER_CA_FILE"`
+	InsecureSkipTLSVerify bool   `name:"insecure-skip-tls-verify" help:"Skip TLS verification of the chart repository or registry." env:"HOOKRUNNER_INSECURE_SKIP_TLS_VERIFY"`
+	PlainHTTP             bool   `help:"Use plain HTTP for the OCI registry." env:"HOOKRUNNER_PLAIN_HTTP"`
+	RegistryConfig        string `help:"Docker config.json with registry credentials." type:"path" env:"HOOKRUNNER_REGISTRY_CONFIG"`
+	ChartDigest           string `help:"Refuse the chart unless its digest is this sha256:… (of the .tgz)." env:"HOOKRUNNER_CHART_DIGEST"`
+
+	Values       []string `short:"f" help:"Values YAML file (repeatable)." sep:"none" type:"path" env:"HOOKRUNNER_VALUES"`
+	SecretValues []string `help:"Values YAML file whose strings are secrets, layered after --values (repeatable)." sep:"none" type:"path" env:"HOOKRUNNER_SECRET_VALUES"`
+	Set          []string `help:"Set a value: key=value[,key=value] (repeatable)." sep:"none" env:"HOOKRUNNER_SET"`
+	SetString    []string `help:"Set a string value (repeatable)." sep:"none" env:"HOOKRUNNER_SET_STRING"`
+	SetFile      []string `help:"Set a value from a file: key=path (repeatable)." sep:"none" env:"HOOKRUNNER_SET_FILE"`
+	SetJSON      []string `name:"set-json" help:"Set a JSON value: key=json, or a JSON object (repeatable)." sep:"none" env:"HOOKRUNNER_SET_JSON"`
+
+	WaitForJobs       bool   `help:"Also wait for Jobs to complete." env:"HOOKRUNNER_WAIT_FOR_JOBS"`
+	RollbackOnFailure bool   `help:"Roll back (or uninstall) when the install or upgrade fails." env:"HOOKRUNNER_ROLLBACK_ON_FAILURE"`
+	ServerSide        string `help:"Server-side apply: auto, true or false." default:"auto" env:"HOOKRUNNER_SERVER_SIDE"`
+	ForceConflicts    bool   `help:"Take over fields other managers own (server-side apply)." env:"HOOKRUNNER_FORCE_CONFLICTS"`
+	TakeOwnership     bool   `help:"Adopt existing resources not owned by the release." env:"HOOKRUNNER_TAKE_OWNERSHIP"`
+	SkipCRDs          bool   `name:"skip-crds" help:"Do not install the chart's crds/." env:"HOOKRUNNER_SKIP_CRDS"`
+	HistoryMax        int    `help:"Revisions kept in history (0: no limit)." default:"10" env:"HOOKRUNNER_HISTORY_MAX"`
+	OnFailed          string `help:"A release whose every revision failed: auto (reinstall revision 1, else upgrade), reinstall, upgrade or abort." default:"auto" env:"HOOKRUNNER_ON_FAILED"`
+}
+
+// Run hands the typed spec to the runner.
+func (c *InstallCmd) Run(ctx context.Context, o runner.IO) error {
+	spec := runner.InstallSpec{
+		Common: c.common(c.Release),
+		Chart: chart.Source{
+			Ref:                   c.Chart,
+			Version:               c.Version,
+			RepoURL:               c.Repo,
+			Username:              c.Username,
+			Password:              c.Password,
+			CAFile:                c.CAFile,
+			InsecureSkipTLSVerify: c.InsecureSkipTLSVerify,
+			PlainHTTP:             c.PlainHTTP,
+			RegistryConfig:        c.RegistryConfig,
+			Digest:                c.ChartDigest,
+			CacheDir:              c.CacheDir,
+		},
+		Values: chart.Values{
+			Files:       c.Values,
+			SecretFiles: c.SecretValues,
+			Set:         c.Set,
+			SetString:   c.SetString,
+			SetFile:     c.SetFile,
+			SetJSON:     c.SetJSON,
+		},
+		CreateNamespace:   c.CreateNamespace,
+		WaitForJobs:       c.WaitForJobs,
+		RollbackOnFailure: c.RollbackOnFailure,
+		ServerSide:        c.ServerSide,
+		ForceConflicts:    c.ForceConflicts,
+		TakeOwnership:     c.TakeOwnership,
+		SkipCRDs:          c.SkipCRDs,
+		HistoryMax:        c.HistoryMax,
+		OnFailed:          c.OnFailed,
+	}
+	return runner.Install(ctx, spec, o)
+}
+
+// UninstallCmd is `hookrunner uninstall RELEASE`.
+type UninstallCmd struct {
+	Release string `arg:"" optional:"" help:"Release name." env:"HOOKRUNNER_RELEASE"`
+	CommonFlags
+	KeepHistory bool `help:"Keep the release history (status uninstalled)." env:"HOOKRUNNER_KEEP_HISTORY"`
+}
+
+// Run hands the typed spec to the runner.
+func (c *UninstallCmd) Run(ctx context.Context, o runner.IO) error {
+	return runner.Uninstall(ctx, runner.UninstallSpec{Common: c.common(c.Release), KeepHistory: c.KeepHistory}, o)
+}
+
+// VersionCmd is `hookrunner version`.
+type VersionCmd struct {
+	Output string `short:"o" help:"Output format: text or json." default:"text" enum:"text,json"`
+}
+
+// Run prints the versions of hookrunner and what it is built with.
+func (c *VersionCmd) Run(o runner.IO) error {
+	v := map[string]string{
+		"version":    runner.Version,
+		"commit":     runner.Commit,
+		"go":         runtime.Version(),
+		"helm":       moduleVersion("helm.sh/helm/v4"),
+		"kubernetes": moduleVersion("k8s.io/client-go"),
+	}
+	if c.Output == "json" {
+		return json.NewEncoder(o.Stdout).Encode(v)
+	}
+	_, err := fmt.Fprintf(o.Stdout, "hookrunner %s (commit %s, %s, helm SDK %s, client-go %s)\n",
+		v["version"], v["commit"], v["go"], v["helm"], v["kubernetes"])
+	return err
+}
+
+// moduleVersion is the version of a module linked into this binary.
+func moduleVersion(path string) string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range info.Deps {
+			if d.Path == path {
+				return d.Version
+			}
+		}
+	}
+	return "unknown"
+}

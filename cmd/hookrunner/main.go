@@ -1,0 +1,56 @@
+// Command hookrunner installs or uninstalls a Helm chart from a Kubernetes
+// Job, waits until it is usable, and reports the result. See README.md.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"golang.org/x/term"
+
+	"github.com/hookrunner/hookrunner/runner"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	var cli CLI
+	parser := kong.Must(&cli,
+		kong.Name("hookrunner"),
+		kong.Description("Install or uninstall a Helm chart from a Job, wait until it is usable, and report the result."),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{"defaultCacheDir": defaultCacheDir()},
+	)
+	kctx, err := parser.Parse(os.Args[1:])
+	if err != nil {
+		// A bad command line is bad input like any other: it gets a result
+		// document and the documented exit code.
+		parser.FatalIfErrorf(runner.ReportBadInput(err, cli.io()))
+	}
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	kctx.Bind(cli.io())
+	parser.FatalIfErrorf(kctx.Run())
+}
+
+// io is where runs write: JSON log lines unless stderr is a terminal.
+func (c *CLI) io() runner.IO {
+	json := !term.IsTerminal(int(os.Stderr.Fd()))
+	switch c.LogFormat {
+	case "json":
+		json = true
+	case "text":
+		json = false
+	}
+	return runner.IO{
+		Stdout:         os.Stdout,
+		Stderr:         os.Stderr,
+		JSONLogs:       json,
+		Debug:          c.Debug,
+		TerminationLog: "/dev/termination-log",
+	}
+}
+
+func defaultCacheDir() string { return os.TempDir() + "/hookrunner" }

@@ -1,0 +1,225 @@
+// Package kube owns everything about talking to a cluster: the kubeconfig
+// (a file holding YAML or base64 of it, or the in-cluster ServiceAccount), the
+// credential policy, the rest.Config hookrunner uses (QPS, burst, user
+// agent), the RESTClientGetter the Helm SDK needs, and the Lease lock that
+// keeps two runners off one release.
+package kube
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// FieldManager is the server-side apply field manager of every write.
+const FieldManager = "hookrunner"
+
+// Options say which cluster to talk to and how.
+type Options struct {
+	// Kubeconfig is the path of a kubeconfig file whose content is YAML or
+	// base64 of it. Empty means the in-cluster ServiceAccount.
+	Kubeconfig string
+	// Context is the kubeconfig context; empty means its current-context.
+	Context string
+	// AllowExecCredentials permits users whose credentials come from an exec
+	// plugin or an auth-provider, which run code or reach other services.
+	AllowExecCredentials bool
+	// QPS and Burst bound client-side request rates.
+	QPS   float32
+	Burst int
+	// UserAgent is sent with every request.
+	UserAgent string
+}
+
+// ErrInvalidKubeconfig marks a kubeconfig that cannot be used as given: it
+// is bad input, not a cluster failure.
+var ErrInvalidKubeconfig = errors.New("invalid kubeconfig")
+
+// Config is a loaded, validated kubeconfig: how to reach the cluster, with
+// the credential strings that must never be printed.
+type Config struct {
+	loader  clientcmd.ClientConfig
+	rest    *rest.Config
+	secrets []string
+	// Source names where the configuration came from, for messages: the
+	// kubeconfig path or "in-cluster ServiceAccount".
+	Source string
+}
+
+// Load reads and validates the kubeconfig without contacting the cluster.
+// namespace becomes the default namespace of the Helm client.
+func Load(opts Options, namespace string) (*Config, error) {
+	var (
+		raw    *clientcmdapi.Config
+		source string
+		err    error
+	)
+	if opts.Kubeconfig == "" {
+		if raw, err = inClusterConfig(); err != nil {
+			return nil, fmt.Errorf("%w: no --kubeconfig (KUBECONFIG) given and not running in a pod: %v", ErrInvalidKubeconfig, err)
+		}
+		source = "in-cluster ServiceAccount"
+	} else {
+		source = opts.Kubeconfig
+		if raw, err = loadFile(opts.Kubeconfig); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkContext(raw, opts, source); err != nil {
+		return nil, err
+	}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: opts.Context}
+	overrides.Context.Namespace = namespace
+	loader := clientcmd.NewNonInteractiveClientConfig(*raw, opts.Context, overrides, nil)
+	restConfig, err := loader.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("%w: kubeconfig %s: %v", ErrInvalidKubeconfig, source, err)
+	}
+	restConfig.QPS = opts.QPS
+	restConfig.Burst = opts.Burst
+	restConfig.UserAgent = opts.UserAgent
+	return &Config{loader: loader, rest: restConfig, secrets: credentialStrings(raw), Source: source}, nil
+}
+
+// REST returns a copy of the client configuration.
+func (c *Config) REST() *rest.Config { return rest.CopyConfig(c.rest) }
+
+// Secrets returns the credential strings of the kubeconfig (tokens,
+// passwords, private keys) so that output can be scrubbed of them.
+func (c *Config) Secrets() []string { return c.secrets }
+
+// loadFile reads a kubeconfig file holding YAML, or base64 of YAML (with any
+// whitespace, as a Secret or an environment variable may wrap it).
+func loadFile(path string) (*clientcmdapi.Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read kubeconfig %s: %v", ErrInvalidKubeconfig, path, errors.Unwrap(err))
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: kubeconfig %s is empty", ErrInvalidKubeconfig, path)
+	}
+	if decoded, ok := decodeBase64(data); ok {
+		data = decoded
+	}
+	cfg, err := clientcmd.Load(data)
+	if err != nil || len(cfg.Clusters) == 0 {
+		// The parser's message may quote the content: never show it.
+		return nil, fmt.Errorf("%w: kubeconfig %s is neither kubeconfig YAML nor base64 of it", ErrInvalidKubeconfig, path)
+	}
+	// Relative file references resolve against the kubeconfig's directory,
+	// as kubectl does.
+	for _, a := range cfg.AuthInfos {
+		a.LocationOfOrigin = path
+	}
+	for _, c := range cfg.Clusters {
+		c.LocationOfOrigin = path
+	}
+	if err := clientcmd.ResolveLocalPaths(cfg); err != nil {
+		return nil, fmt.Errorf("%w: kubeconfig %s: %v", ErrInvalidKubeconfig, path, err)
+	}
+	return cfg, nil
+}
+
+// decodeBase64 decodes data when it is nothing but base64 (standard or URL
+// alphabet, padded or not, wrapped at any width) of something that is not
+// itself base64-looking text.
+func decodeBase64(data []byte) ([]byte, bool) {
+	compact := make([]byte, 0, len(data))
+	for _, b := range data {
+		switch {
+		case b == ' ' || b == '\n' || b == '\r' || b == '\t':
+		case b >= 'A' && b <= 'Z', b >= 'a' && b <= 'z', b >= '0' && b <= '9',
+			b == '+', b == '/', b == '-', b == '_', b == '=':
+			compact = append(compact, b)
+		default:
+			return nil, false // ':' and friends: YAML, not base64
+		}
+	}
+	s := strings.TrimRight(string(compact), "=")
+	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		if out, err := enc.DecodeString(s); err == nil {
+			return out, true
+		}
+	}
+	return nil, false
+}
+
+// checkContext refuses a context that does not exist and, unless allowed, a
+// user whose credentials come from an exec plugin or an auth-provider.
+func checkContext(cfg *clientcmdapi.Config, opts Options, source string) error {
+	name := opts.Context
+	if name == "" {
+		name = cfg.CurrentContext
+	}
+	ctx, ok := cfg.Contexts[name]
+	switch {
+	case name == "" && len(cfg.Contexts) == 0:
+		return nil // a bare cluster+user kubeconfig; clientcmd reports what is missing
+	case name == "":
+		return fmt.Errorf("%w: kubeconfig %s has no current-context: pass --kube-context", ErrInvalidKubeconfig, source)
+	case !ok:
+		return fmt.Errorf("%w: kubeconfig %s has no context %q", ErrInvalidKubeconfig, source, name)
+	}
+	user, ok := cfg.AuthInfos[ctx.AuthInfo]
+	if !ok || opts.AllowExecCredentials {
+		return nil
+	}
+	if user.Exec != nil {
+		return fmt.Errorf("%w: kubeconfig %s: user %q gets credentials from exec plugin %q; pass --allow-exec-credentials to run it",
+			ErrInvalidKubeconfig, source, ctx.AuthInfo, filepath.Base(user.Exec.Command))
+	}
+	if user.AuthProvider != nil {
+		return fmt.Errorf("%w: kubeconfig %s: user %q gets credentials from auth-provider %q; pass --allow-exec-credentials to use it",
+			ErrInvalidKubeconfig, source, ctx.AuthInfo, user.AuthProvider.Name)
+	}
+	return nil
+}
+
+// credentialStrings lists every credential in cfg.
+func credentialStrings(cfg *clientcmdapi.Config) []string {
+	var out []string
+	for _, a := range cfg.AuthInfos {
+		out = append(out, a.Token, a.Password, string(a.ClientKeyData))
+		if a.TokenFile != "" {
+			if data, err := os.ReadFile(a.TokenFile); err == nil {
+				out = append(out, strings.TrimSpace(string(data)))
+			}
+		}
+		if a.AuthProvider != nil {
+			for _, v := range a.AuthProvider.Config {
+				out = append(out, v)
+			}
+		}
+		if a.Exec != nil {
+			for _, e := range a.Exec.Env {
+				out = append(out, e.Value)
+			}
+		}
+	}
+	return out
+}
+
+// inClusterConfig describes the pod's ServiceAccount as a kubeconfig, so the
+// in-cluster case goes through the same loader (and token rotation through
+// TokenFile) as a mounted kubeconfig.
+func inClusterConfig() (*clientcmdapi.Config, error) {
+	rc, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["in-cluster"] = &clientcmdapi.Cluster{Server: rc.Host, CertificateAuthority: rc.TLSClientConfig.CAFile}
+	cfg.AuthInfos["in-cluster"] = &clientcmdapi.AuthInfo{TokenFile: rc.BearerTokenFile}
+	cfg.Contexts["in-cluster"] = &clientcmdapi.Context{Cluster: "in-cluster", AuthInfo: "in-cluster"}
+	cfg.CurrentContext = "in-cluster"
+	return cfg, nil
+}

@@ -1,0 +1,63 @@
+package kube
+
+import (
+	"sync"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Getter is the RESTClientGetter the Helm SDK builds its clients from. It
+// discovers the API once per run and caches it in memory: a one-shot Job has
+// no use for kubectl's on-disk cache, and its root filesystem is read-only.
+type Getter struct {
+	cfg *Config
+
+	once      sync.Once
+	discovery discovery.CachedDiscoveryInterface
+	mapper    meta.RESTMapper
+	err       error
+}
+
+var _ genericclioptions.RESTClientGetter = (*Getter)(nil)
+
+// Getter returns the RESTClientGetter for this configuration.
+func (c *Config) Getter() *Getter { return &Getter{cfg: c} }
+
+// ToRESTConfig returns a copy of the client configuration.
+func (g *Getter) ToRESTConfig() (*rest.Config, error) { return g.cfg.REST(), nil }
+
+// ToRawKubeConfigLoader returns the kubeconfig loader; its namespace is the
+// release namespace.
+func (g *Getter) ToRawKubeConfigLoader() clientcmd.ClientConfig { return g.cfg.loader }
+
+// ToDiscoveryClient returns the shared, memory-cached discovery client.
+func (g *Getter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
+	g.init()
+	return g.discovery, g.err
+}
+
+// ToRESTMapper returns a mapper backed by the shared discovery client, which
+// re-discovers once when asked for a kind it does not know (a CRD the chart
+// has just installed).
+func (g *Getter) ToRESTMapper() (meta.RESTMapper, error) {
+	g.init()
+	return g.mapper, g.err
+}
+
+func (g *Getter) init() {
+	g.once.Do(func() {
+		dc, err := discovery.NewDiscoveryClientForConfig(g.cfg.REST())
+		if err != nil {
+			g.err = err
+			return
+		}
+		g.discovery = memory.NewMemCacheClient(dc)
+		g.mapper = restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(g.discovery), g.discovery, nil)
+	})
+}

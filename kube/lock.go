@@ -1,0 +1,187 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	coordinationclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	"k8s.io/utils/ptr"
+)
+
+// LeaseDuration is how long a lock outlives a holder that stopped renewing
+// it (a runner killed with SIGKILL). Holders renew every third of it.
+var LeaseDuration = 15 * time.Second
+
+// LockName is the name of the Lease guarding release.
+func LockName(release string) string { return "hookrunner-" + release }
+
+// Lock is a held Lease on one release: while a runner holds it, no other
+// runner acts on that release.
+type Lock struct {
+	leases coordinationclient.LeaseInterface
+	name   string
+	holder string
+	log    *slog.Logger
+
+	stop chan struct{}
+	done chan struct{}
+	mu   sync.Mutex
+	last *coordinationv1.Lease
+}
+
+// AcquireLock takes the Lease LockName(release) in namespace for holder,
+// waiting while another holder keeps it renewed. A lease nobody renewed for
+// LeaseDuration (by its renewTime, or by what this process observed) is
+// taken over. The lock is renewed in the background until Release.
+func AcquireLock(ctx context.Context, cs kubernetes.Interface, namespace, release, holder string, log *slog.Logger) (*Lock, error) {
+	l := &Lock{
+		leases: cs.CoordinationV1().Leases(namespace),
+		name:   LockName(release),
+		holder: holder,
+		log:    log,
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	var (
+		seenVersion string
+		seenAt      time.Time
+		logged      string
+	)
+	for {
+		lease, err := l.tryAcquire(ctx, &seenVersion, &seenAt)
+		if err != nil {
+			return nil, fmt.Errorf("lock release %s/%s with lease %s: %w", namespace, release, l.name, err)
+		}
+		if lease != nil {
+			l.last = lease
+			go l.renew()
+			return l, nil
+		}
+		if other := seenHolder(l); other != logged {
+			log.Info("waiting for another runner to finish with this release", "lease", l.name, "holder", other)
+			logged = other
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("lock release %s/%s: waiting for lease %s held by %s: %w", namespace, release, l.name, logged, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// seenHolder is the holder of the lease this process last saw.
+func seenHolder(l *Lock) string {
+	if l.last == nil || l.last.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *l.last.Spec.HolderIdentity
+}
+
+// tryAcquire makes one attempt. It returns the lease when this holder has
+// it, nil when another live holder does.
+func (l *Lock) tryAcquire(ctx context.Context, seenVersion *string, seenAt *time.Time) (*coordinationv1.Lease, error) {
+	now := metav1.NewMicroTime(time.Now())
+	current, err := l.leases.Get(ctx, l.name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		lease := &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: l.name, Labels: map[string]string{"app.kubernetes.io/managed-by": "hookrunner"}},
+			Spec: coordinationv1.LeaseSpec{
+				HolderIdentity:       &l.holder,
+				LeaseDurationSeconds: ptr.To(int32(LeaseDuration / time.Second)),
+				AcquireTime:          &now,
+				RenewTime:            &now,
+			},
+		}
+		created, err := l.leases.Create(ctx, lease, metav1.CreateOptions{FieldManager: FieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			return nil, nil
+		}
+		return created, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	l.last = current
+	if current.ResourceVersion != *seenVersion {
+		*seenVersion, *seenAt = current.ResourceVersion, time.Now()
+	}
+	spec := current.Spec
+	free := spec.HolderIdentity == nil || *spec.HolderIdentity == "" || *spec.HolderIdentity == l.holder
+	stale := time.Since(*seenAt) > LeaseDuration ||
+		(spec.RenewTime != nil && spec.LeaseDurationSeconds != nil &&
+			time.Since(spec.RenewTime.Time) > time.Duration(*spec.LeaseDurationSeconds)*time.Second)
+	if !free && !stale {
+		return nil, nil
+	}
+	if !free {
+		l.log.Warn("taking over a lease its holder stopped renewing", "lease", l.name, "holder", *spec.HolderIdentity)
+	}
+	taken := current.DeepCopy()
+	taken.Spec.HolderIdentity = &l.holder
+	taken.Spec.LeaseDurationSeconds = ptr.To(int32(LeaseDuration / time.Second))
+	taken.Spec.AcquireTime = &now
+	taken.Spec.RenewTime = &now
+	updated, err := l.leases.Update(ctx, taken, metav1.UpdateOptions{FieldManager: FieldManager})
+	if apierrors.IsConflict(err) {
+		return nil, nil // someone else moved first; look again
+	}
+	return updated, err
+}
+
+// renew keeps the lease fresh until Release.
+func (l *Lock) renew() {
+	defer close(l.done)
+	tick := time.NewTicker(LeaseDuration / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), LeaseDuration/3)
+		l.mu.Lock()
+		lease := l.last.DeepCopy()
+		now := metav1.NewMicroTime(time.Now())
+		lease.Spec.RenewTime = &now
+		updated, err := l.leases.Update(ctx, lease, metav1.UpdateOptions{FieldManager: FieldManager})
+		if err == nil {
+			l.last = updated
+		} else {
+			l.log.Warn("renewing the release lock failed; retrying", "lease", l.name, "error", err)
+			if apierrors.IsConflict(err) {
+				if fresh, gerr := l.leases.Get(ctx, l.name, metav1.GetOptions{}); gerr == nil &&
+					fresh.Spec.HolderIdentity != nil && *fresh.Spec.HolderIdentity == l.holder {
+					l.last = fresh
+				}
+			}
+		}
+		l.mu.Unlock()
+		cancel()
+	}
+}
+
+// Release stops renewing and deletes the lease if this holder still has it.
+func (l *Lock) Release(ctx context.Context) error {
+	close(l.stop)
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.leases.Delete(ctx, l.name, metav1.DeleteOptions{
+		Preconditions: &metav1.Preconditions{UID: &l.last.UID, ResourceVersion: &l.last.ResourceVersion},
+	})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // gone, or taken over: not ours to delete
+	}
+	if err != nil {
+		return fmt.Errorf("release lease %s: %w", l.name, err)
+	}
+	return nil
+}

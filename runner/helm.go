@@ -1,0 +1,157 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"helm.sh/helm/v4/pkg/action"
+	helmkube "helm.sh/helm/v4/pkg/kube"
+	ri "helm.sh/helm/v4/pkg/release"
+	release "helm.sh/helm/v4/pkg/release/v1"
+
+	"github.com/hookrunner/hookrunner/kube"
+)
+
+// Thin glue between our specs and the Helm SDK: one mapper per action, so
+// every Helm option we set is in one place and unit-tested on its own.
+
+// newHelmConfig returns a Helm action configuration on the release
+// namespace, storing releases in Secrets as the helm CLI does, logging
+// through log.
+func newHelmConfig(kc *kube.Config, namespace string, log slog.Handler) (*action.Configuration, error) {
+	helmkube.ManagedFieldsManager = kube.FieldManager
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(log))
+	if err := cfg.Init(kc.Getter(), namespace, "secret"); err != nil {
+		return nil, fmt.Errorf("helm configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// waitStrategy maps --wait to Helm's strategy; "none" still waits for
+// hooks, as Helm always does.
+func waitStrategy(wait string) helmkube.WaitStrategy {
+	switch wait {
+	case "legacy":
+		return helmkube.LegacyStrategy
+	case "hookOnly", "none":
+		return helmkube.HookOnlyStrategy
+	default:
+		return helmkube.StatusWatcherStrategy
+	}
+}
+
+// waitOptions make every Helm wait end when ctx does.
+func waitOptions(ctx context.Context) []helmkube.WaitOption {
+	return []helmkube.WaitOption{helmkube.WithWaitContext(ctx)}
+}
+
+func newInstall(ctx context.Context, cfg *action.Configuration, s InstallSpec, hash string, timeout time.Duration, replace bool) *action.Install {
+	in := action.NewInstall(cfg)
+	in.ReleaseName = s.Release
+	in.Namespace = s.Namespace
+	in.CreateNamespace = false // the connect step owns the namespace
+	in.Timeout = timeout
+	in.WaitStrategy = waitStrategy(s.Wait)
+	in.WaitOptions = waitOptions(ctx)
+	in.WaitForJobs = s.WaitForJobs
+	in.RollbackOnFailure = s.RollbackOnFailure
+	in.ServerSideApply = s.ServerSide != "false"
+	in.ForceConflicts = s.ForceConflicts
+	in.TakeOwnership = s.TakeOwnership
+	in.SkipCRDs = s.SkipCRDs
+	in.Replace = replace
+	in.Labels = map[string]string{ConfigHashLabel: hash}
+	in.Description = "Install complete (hookrunner)"
+	return in
+}
+
+func newUpgrade(ctx context.Context, cfg *action.Configuration, s InstallSpec, hash string, timeout time.Duration) *action.Upgrade {
+	up := action.NewUpgrade(cfg)
+	up.Namespace = s.Namespace
+	up.Timeout = timeout
+	up.WaitStrategy = waitStrategy(s.Wait)
+	up.WaitOptions = waitOptions(ctx)
+	up.WaitForJobs = s.WaitForJobs
+	up.RollbackOnFailure = s.RollbackOnFailure
+	up.ServerSideApply = s.ServerSide
+	up.ForceConflicts = s.ForceConflicts
+	up.TakeOwnership = s.TakeOwnership
+	up.SkipCRDs = s.SkipCRDs
+	up.MaxHistory = s.HistoryMax
+	// The release gets exactly the values asked for: never the previous
+	// revision's (Helm reuses them when none are given).
+	up.ResetValues = true
+	up.Labels = map[string]string{ConfigHashLabel: hash}
+	up.Description = "Upgrade complete (hookrunner)"
+	return up
+}
+
+func newUninstall(ctx context.Context, cfg *action.Configuration, wait string, timeout time.Duration, keepHistory bool) *action.Uninstall {
+	un := action.NewUninstall(cfg)
+	un.Timeout = timeout
+	un.WaitStrategy = waitStrategy(wait)
+	un.WaitOptions = waitOptions(ctx)
+	un.KeepHistory = keepHistory
+	un.IgnoreNotFound = false // not found is reported, not hidden
+	un.DeletionPropagation = "background"
+	return un
+}
+
+// runUninstall runs un, which takes no context, and returns early (leaving
+// Helm to finish or fail in the background) when ctx ends.
+func runUninstall(ctx context.Context, un *action.Uninstall, name string) error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := un.Run(name)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// asRelease converts what the SDK returns into a v1 release.
+func asRelease(r ri.Releaser) (*release.Release, error) {
+	switch rel := r.(type) {
+	case *release.Release:
+		return rel, nil
+	case release.Release:
+		return &rel, nil
+	case nil:
+		return nil, nil
+	}
+	return nil, errors.New("unsupported release type")
+}
+
+// asReleases converts a release list.
+func asReleases(list []ri.Releaser) ([]*release.Release, error) {
+	out := make([]*release.Release, 0, len(list))
+	for _, r := range list {
+		rel, err := asRelease(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rel)
+	}
+	return out, nil
+}
+
+// releaseInfo summarises rel for the result document.
+func releaseInfo(rel *release.Release) ReleaseInfo {
+	info := ReleaseInfo{Name: rel.Name, Namespace: rel.Namespace, Revision: rel.Version}
+	if rel.Info != nil {
+		info.Status = string(rel.Info.Status)
+	}
+	if rel.Chart != nil && rel.Chart.Metadata != nil {
+		info.Chart = rel.Chart.Metadata.Name
+		info.Version = rel.Chart.Metadata.Version
+		info.AppVersion = rel.Chart.Metadata.AppVersion
+	}
+	return info
+}

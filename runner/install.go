@@ -1,0 +1,289 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"helm.sh/helm/v4/pkg/action"
+	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
+	"helm.sh/helm/v4/pkg/chart/common"
+	chartv2util "helm.sh/helm/v4/pkg/chart/v2/util"
+	ri "helm.sh/helm/v4/pkg/release"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/hookrunner/hookrunner/chart"
+	"github.com/hookrunner/hookrunner/kube"
+)
+
+// Install brings the release to the asked state: installed, upgraded, or
+// left alone when it already is. It always writes a result document, and
+// returns an *Error (with its exit code) on failure.
+func Install(ctx context.Context, spec InstallSpec, o IO) (err error) {
+	r := newRun(ctx, spec.Common, o)
+	defer r.recoverPanic(&err)
+	return r.finish(r.install(spec))
+}
+
+// installState is what the install steps hand each other.
+type installState struct {
+	kc        *kube.Config
+	vals      map[string]any
+	loaded    *chart.Loaded
+	hash      string
+	cfg       *action.Configuration
+	client    kubernetes.Interface
+	createdNS bool
+	plan      plan
+}
+
+func (r *run) install(spec InstallSpec) (err error) {
+	var st installState
+	r.result.Action = ActionNone
+	if err := r.step("validate", ExitBadInput, func() error { return r.validateInstall(spec, &st) }); err != nil {
+		return err
+	}
+	if err := r.step("resolve-chart", ExitChart, func() error { return r.resolveChart(spec, &st) }); err != nil {
+		return err
+	}
+	if err := r.step("connect", ExitCluster, func() error { return r.connect(spec, &st) }); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil && st.createdNS {
+			r.dropNamespace(spec.Namespace, st.cfg)
+		}
+	}()
+	var lock *kube.Lock
+	if err := r.step("lock", ExitCluster, func() (err error) {
+		lock, err = kube.AcquireLock(r.ctx, st.client, spec.Namespace, spec.Release, holderIdentity(), r.log)
+		return err
+	}); err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := r.cleanupContext()
+		defer cancel()
+		if err := lock.Release(ctx); err != nil {
+			r.log.Warn("could not release the lock; it expires by itself", "error", err)
+		}
+	}()
+	if err := r.step("inspect", ExitAction, func() error { return r.inspect(spec, &st) }); err != nil {
+		return err
+	}
+	return r.step("act", ExitAction, func() error { return r.act(spec, &st) })
+}
+
+// validateInstall checks every input that can be checked without the
+// network, and learns the secrets before anything could print them.
+func (r *run) validateInstall(spec InstallSpec, st *installState) error {
+	r.red.Add(spec.Chart.Password)
+	if err := spec.validate(); err != nil {
+		return err
+	}
+	kc, err := kube.Load(spec.Kube, spec.Namespace)
+	if err != nil {
+		return err
+	}
+	r.red.Add(kc.Secrets()...)
+	vals, secrets, err := spec.Values.Merge()
+	r.red.Add(secrets...)
+	if err != nil {
+		return err
+	}
+	st.kc, st.vals = kc, vals
+	return nil
+}
+
+// resolveChart fetches and verifies the chart, and checks the values
+// against its schema before the cluster is touched.
+func (r *run) resolveChart(spec InstallSpec, st *installState) error {
+	loaded, err := chart.Load(spec.Chart)
+	if err != nil {
+		return err
+	}
+	if _, err := chartutil.ToRenderValuesWithSchemaValidation(loaded.Chart, st.vals, common.ReleaseOptions{Name: spec.Release, Namespace: spec.Namespace}, nil, false); err != nil {
+		return fmt.Errorf("%w: values for chart %s: %v", errInvalidSpec, loaded.Chart.Name(), err)
+	}
+	hash, err := chart.ConfigHash(loaded.Digest, st.vals)
+	if err != nil {
+		return err
+	}
+	st.loaded, st.hash = loaded, hash
+	r.result.Release.Chart = loaded.Chart.Metadata.Name
+	r.result.Release.Version = loaded.Chart.Metadata.Version
+	r.result.Release.AppVersion = loaded.Chart.Metadata.AppVersion
+	r.log.Info("chart resolved", "chart", loaded.Chart.Metadata.Name, "version", loaded.Chart.Metadata.Version, "digest", loaded.Digest)
+	return nil
+}
+
+// connect reaches the cluster, checks the chart's kubeVersion against it,
+// and makes sure the release namespace exists.
+func (r *run) connect(spec InstallSpec, st *installState) error {
+	cfg, err := newHelmConfig(st.kc, spec.Namespace, r.helm)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(st.kc.REST())
+	if err != nil {
+		return fmt.Errorf("%w: kubeconfig %s: %v", kube.ErrInvalidKubeconfig, st.kc.Source, err)
+	}
+	st.cfg, st.client = cfg, client
+	version, err := client.Discovery().ServerVersion()
+	if err != nil {
+		return fmt.Errorf("reach the cluster of %s: %w", st.kc.Source, err)
+	}
+	if c := st.loaded.Chart.Metadata.KubeVersion; c != "" && !chartv2util.IsCompatibleRange(c, version.GitVersion) {
+		return fmt.Errorf("%w: chart %s requires kubeVersion %s, the cluster runs %s", errInvalidSpec, st.loaded.Chart.Name(), c, version.GitVersion)
+	}
+	_, err = client.CoreV1().Namespaces().Get(r.ctx, spec.Namespace, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsNotFound(err) && !spec.CreateNamespace:
+		return fmt.Errorf("%w: namespace %q does not exist (pass --create-namespace)", errInvalidSpec, spec.Namespace)
+	case apierrors.IsNotFound(err):
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: spec.Namespace, Labels: map[string]string{"name": spec.Namespace}}}
+		_, err = client.CoreV1().Namespaces().Create(r.ctx, ns, metav1.CreateOptions{FieldManager: kube.FieldManager})
+		if err == nil {
+			st.createdNS = true
+			r.log.Info("namespace created", "namespace", spec.Namespace)
+		}
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	case apierrors.IsForbidden(err):
+		// May not read namespaces: fine, as long as it may work in this one.
+		return nil
+	default:
+		return err
+	}
+}
+
+// dropNamespace removes the namespace this run created when the run failed
+// before any release was recorded in it: a bad input leaves nothing behind.
+func (r *run) dropNamespace(namespace string, cfg *action.Configuration) {
+	if hist, err := cfg.Releases.History(r.result.Release.Name); err == nil && len(hist) > 0 {
+		return
+	}
+	ctx, cancel := r.cleanupContext()
+	defer cancel()
+	client, err := cfg.KubernetesClientSet()
+	if err == nil {
+		err = client.CoreV1().Namespaces().Delete(ctx, namespace, metav1.DeleteOptions{})
+	}
+	if err != nil {
+		r.log.Warn("could not remove the namespace this run created", "namespace", namespace, "error", err)
+		return
+	}
+	r.log.Info("removed the namespace this run created", "namespace", namespace)
+}
+
+// inspect reads the release history and decides what to do; a revision
+// left pending by a killed runner is marked failed first.
+func (r *run) inspect(spec InstallSpec, st *installState) error {
+	list, err := st.cfg.Releases.History(spec.Release)
+	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
+		return fmt.Errorf("read release history: %w", err)
+	}
+	history, err := asReleases(list)
+	if err != nil {
+		return err
+	}
+	meta := st.loaded.Chart.Metadata
+	st.plan, err = decide(history, want{hash: st.hash, digest: st.loaded.Digest, chartName: meta.Name, chartVersion: meta.Version, onFailed: spec.OnFailed})
+	if err != nil {
+		return err
+	}
+	r.log.Info("release inspected", "plan", string(st.plan.kind), "why", st.plan.why)
+	if p := st.plan.recover; p != nil {
+		was := p.Info.Status
+		p.SetStatus(rcommon.StatusFailed, fmt.Sprintf("hookrunner: marked failed: the run that left it %s was interrupted", was))
+		if err := st.cfg.Releases.Update(p); err != nil {
+			return fmt.Errorf("mark revision %d (%s) failed: %w", p.Version, was, err)
+		}
+		r.log.Warn("marked an interrupted revision failed", "revision", p.Version, "was", string(was))
+	}
+	return nil
+}
+
+// act runs the planned Helm action.
+func (r *run) act(spec InstallSpec, st *installState) error {
+	remaining := func() time.Duration {
+		d, _ := r.ctx.Deadline()
+		return time.Until(d)
+	}
+	var (
+		rel *release.Release
+		err error
+	)
+	switch st.plan.kind {
+	case planNone:
+		r.result.Action = ActionNone
+		rel = st.plan.current
+	case planReinstall:
+		r.log.Info("uninstalling the failed release before installing it again")
+		un := newUninstall(r.ctx, st.cfg, spec.Wait, remaining(), false)
+		if err := runUninstall(r.ctx, un, spec.Release); err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
+			return fmt.Errorf("uninstall failed release: %w", err)
+		}
+		fallthrough
+	case planInstall:
+		r.result.Action = ActionInstall
+		in := newInstall(r.ctx, st.cfg, spec, st.hash, remaining(), st.plan.replace)
+		var out ri.Releaser
+		out, err = in.RunWithContext(r.ctx, st.loaded.Chart, st.vals)
+		rel, _ = asRelease(out)
+	case planUpgrade:
+		r.result.Action = ActionUpgrade
+		up := newUpgrade(r.ctx, st.cfg, spec, st.hash, remaining())
+		var out ri.Releaser
+		out, err = up.RunWithContext(r.ctx, spec.Release, st.loaded.Chart, st.vals)
+		rel, _ = asRelease(out)
+	}
+	if rel != nil {
+		r.result.Release = releaseInfo(rel)
+	}
+	if err != nil {
+		if r.ctx.Err() != nil {
+			r.settleInterrupted(spec.Release, st.cfg)
+			if rel != nil {
+				r.result.Release.Status = string(rcommon.StatusFailed)
+			}
+		}
+		return fmt.Errorf("%s: %w", r.result.Action, err)
+	}
+	return nil
+}
+
+// settleInterrupted makes sure an action cut short by a signal or the
+// timeout leaves its revision failed, never pending: Helm marks it failed
+// when its context ends, and this checks, in case Helm's own write was lost.
+func (r *run) settleInterrupted(name string, cfg *action.Configuration) {
+	ctx, cancel := r.cleanupContext()
+	defer cancel()
+	for ctx.Err() == nil {
+		last, err := cfg.Releases.Last(name)
+		if err != nil {
+			return // nothing recorded: nothing pending
+		}
+		rel, err := asRelease(last)
+		if err != nil || rel == nil || !rel.Info.Status.IsPending() {
+			return
+		}
+		rel.SetStatus(rcommon.StatusFailed, "hookrunner: marked failed: the run was interrupted")
+		if err := cfg.Releases.Update(rel); err == nil {
+			r.log.Warn("marked the interrupted revision failed", "revision", rel.Version)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -1,0 +1,165 @@
+package runner
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"unicode/utf8"
+)
+
+// Status values of a result document.
+const (
+	StatusSuccess = "SUCCESS"
+	StatusFailure = "FAILURE"
+)
+
+// Action values of a result document: what the run did to the release.
+const (
+	ActionInstall   = "install"
+	ActionUpgrade   = "upgrade"
+	ActionNone      = "none"
+	ActionUninstall = "uninstall"
+)
+
+// Result is the result document: the last line of stdout, --result-file
+// (indented) and the termination log (compact, at most 4 KiB).
+type Result struct {
+	Status          string            `json:"status"`
+	Action          string            `json:"action"`
+	Release         ReleaseInfo       `json:"release"`
+	Outputs         map[string]string `json:"outputs"`
+	Reason          string            `json:"reason"`
+	ExitCode        int               `json:"exitCode"`
+	DurationSeconds float64           `json:"durationSeconds"`
+	Steps           []StepTiming      `json:"steps"`
+}
+
+// ReleaseInfo describes the release after the run.
+type ReleaseInfo struct {
+	Name       string `json:"name"`
+	Namespace  string `json:"namespace"`
+	Revision   int    `json:"revision,omitempty"`
+	Status     string `json:"status,omitempty"`
+	Chart      string `json:"chart,omitempty"`
+	Version    string `json:"version,omitempty"`
+	AppVersion string `json:"appVersion,omitempty"`
+}
+
+// StepTiming is how long one step of the run took.
+type StepTiming struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+// terminationLogLimit is what the kubelet keeps of a termination log.
+const terminationLogLimit = 4096
+
+// compact encodes r in at most limit bytes: when the whole document is too
+// long it drops step timings, then shortens the reason, then drops outputs
+// (saying so in the reason), so status, action, release and exit code
+// always survive.
+func (r Result) compact(limit int) []byte {
+	enc := func(r Result) []byte {
+		data, _ := json.Marshal(r)
+		return data
+	}
+	data := enc(r)
+	if len(data) <= limit {
+		return data
+	}
+	r.Steps = nil
+	if data = enc(r); len(data) <= limit {
+		return data
+	}
+	if over := len(data) - limit; over < len(r.Reason) {
+		r.Reason = truncate(r.Reason, len(r.Reason)-over-len("…")-8) + "…"
+		if data = enc(r); len(data) <= limit {
+			return data
+		}
+	}
+	r.Outputs = map[string]string{}
+	r.Reason = truncate(r.Reason, 200) + " (outputs omitted: see the result file)"
+	return enc(r)
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if n < 0 {
+		n = 0
+	}
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// write emits the result document: to stdout as one line, to resultFile
+// (indented; written to a temporary file and renamed, so a reader never
+// sees half of it), and to the termination log when one exists.
+func (r Result) write(o IO, red *Redactor, resultFile string) error {
+	r = r.scrubbed(red)
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if _, err := fmt.Fprintf(o.Stdout, "%s\n", line); err != nil {
+		errs = append(errs, err)
+	}
+	if resultFile != "" {
+		var pretty bytes.Buffer
+		_ = json.Indent(&pretty, line, "", "  ")
+		pretty.WriteByte('\n')
+		if err := writeAtomic(resultFile, pretty.Bytes()); err != nil {
+			errs = append(errs, fmt.Errorf("write --result-file %s: %w", resultFile, err))
+		}
+	}
+	if o.TerminationLog != "" {
+		if _, err := os.Stat(o.TerminationLog); err == nil {
+			if err := os.WriteFile(o.TerminationLog, r.compact(terminationLogLimit), 0o644); err != nil {
+				errs = append(errs, fmt.Errorf("write termination log %s: %w", o.TerminationLog, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// scrubbed returns r with secrets replaced in every free-text field.
+func (r Result) scrubbed(red *Redactor) Result {
+	r.Reason = red.String(r.Reason)
+	outputs := make(map[string]string, len(r.Outputs))
+	for k, v := range r.Outputs {
+		outputs[k] = red.String(v)
+	}
+	r.Outputs = outputs
+	return r
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".result-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

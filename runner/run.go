@@ -1,0 +1,158 @@
+// Package runner is hookrunner's one-shot run, as named steps: validate →
+// resolve-chart → connect → lock → inspect → act → report. It owns the
+// result document, the exit codes, what a signal or a panic does to a run,
+// and the scrubbing of secrets from everything a run writes.
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+// cleanupBudget bounds the work a run does after its context has ended
+// (marking a release failed, releasing the lock, reporting), well inside a
+// pod's default 30 s termination grace period.
+const cleanupBudget = 8 * time.Second
+
+// run is one invocation: its context, output and the result it builds.
+type run struct {
+	// parent ends on SIGTERM/SIGINT; ctx also ends at the run's timeout.
+	parent context.Context
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	io         IO
+	red        *Redactor
+	log        *slog.Logger
+	helm       *helmTail
+	start      time.Time
+	resultFile string
+	result     Result
+}
+
+func newRun(parent context.Context, c Common, o IO) *run {
+	red := NewRedactor()
+	log := newLogger(o, red)
+	r := &run{
+		parent:     parent,
+		io:         o,
+		red:        red,
+		log:        log,
+		helm:       newHelmTail(log),
+		start:      time.Now(),
+		resultFile: c.ResultFile,
+		result: Result{
+			Release: ReleaseInfo{Name: c.Release, Namespace: c.Namespace},
+			Outputs: map[string]string{},
+			Steps:   []StepTiming{},
+		},
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = time.Hour // invalid, but validate reports it; never a zero deadline
+	}
+	r.ctx, r.cancel = context.WithTimeout(parent, timeout)
+	return r
+}
+
+// cleanupContext is for work that must happen even after the run's context
+// ended.
+func (r *run) cleanupContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.parent), cleanupBudget)
+}
+
+// step runs one named step, records and logs its duration, and turns its
+// error into an *Error with the right exit code (code unless the cause says
+// more) and a one-line message free of secrets.
+func (r *run) step(name string, code int, fn func() error) error {
+	t0 := time.Now()
+	err := fn()
+	secs := seconds(time.Since(t0))
+	r.result.Steps = append(r.result.Steps, StepTiming{Name: name, Seconds: secs})
+	if err == nil {
+		r.log.Info("step done", "step", name, "seconds", secs)
+		return nil
+	}
+	e := &Error{Step: name, Code: classify(r.parent, code, err), Err: errors.New(r.oneLine(err))}
+	if e.Code == ExitInterrupted {
+		e.Err = fmt.Errorf("interrupted by signal: %s", e.Err)
+	}
+	r.log.Error("step failed", "step", name, "seconds", secs, "exitCode", e.Code, "error", e.Err.Error())
+	return e
+}
+
+// oneLine renders err as one scrubbed line.
+func (r *run) oneLine(err error) string {
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	return r.red.String(msg)
+}
+
+// finish completes the result document, writes it, and returns the error
+// the process exits with.
+func (r *run) finish(err error) error {
+	defer r.cancel()
+	r.result.DurationSeconds = seconds(time.Since(r.start))
+	var e *Error
+	switch {
+	case err == nil:
+		r.result.Status = StatusSuccess
+	case errors.As(err, &e):
+	default:
+		e = &Error{Step: "run", Code: ExitInternal, Err: errors.New(r.oneLine(err))}
+	}
+	if e != nil {
+		r.result.Status = StatusFailure
+		r.result.ExitCode = e.Code
+		r.result.Reason = e.Error()
+		if lines := r.helm.Lines(); len(lines) > 0 && e.Code == ExitAction {
+			r.log.Error("last Helm log lines before the failure", "lines", strings.Join(lines, "\n"))
+		}
+		err = e
+	}
+	if werr := r.result.write(r.io, r.red, r.resultFile); werr != nil {
+		r.log.Error("writing the result failed", "error", werr)
+	}
+	r.log.Info("run finished", "status", r.result.Status, "action", r.result.Action, "exitCode", r.result.ExitCode, "seconds", r.result.DurationSeconds)
+	if err == nil {
+		return nil
+	}
+	return err
+}
+
+// recoverPanic turns a panic in the run's own goroutine into a reported
+// FAILURE with ExitInternal; the stack goes to the debug log only.
+func (r *run) recoverPanic(errp *error) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	r.log.Debug("panic", "stack", string(debug.Stack()))
+	*errp = r.finish(&Error{Step: "internal", Code: ExitInternal, Err: errors.New(r.red.String(fmt.Sprintf("panic: %v (a bug: please report it)", p)))})
+}
+
+// holderIdentity names this runner in the release Lease: the pod (host)
+// name, the process ID and a random suffix.
+func holderIdentity() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
+
+// ReportBadInput reports a command line that did not parse: a FAILURE
+// result document with ExitBadInput. It returns the error to exit with.
+func ReportBadInput(err error, o IO) error {
+	r := newRun(context.Background(), Common{}, o)
+	return r.finish(&Error{Step: "parse", Code: ExitBadInput, Err: errors.New(r.oneLine(err))})
+}

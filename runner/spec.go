@@ -1,0 +1,121 @@
+package runner
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/hookrunner/hookrunner/chart"
+	"github.com/hookrunner/hookrunner/kube"
+)
+
+// Version and Commit are stamped at build time (-ldflags -X).
+var (
+	Version = "dev"
+	Commit  = "unknown"
+)
+
+// UserAgent is sent with every API request.
+func UserAgent() string { return "hookrunner/" + Version }
+
+// Common are the settings every command shares.
+type Common struct {
+	Release   string
+	Namespace string
+	Kube      kube.Options
+	// Timeout bounds the whole run, lock wait included.
+	Timeout time.Duration
+	// Wait is Helm's wait strategy: watcher, legacy, hookOnly, or none
+	// (the same as hookOnly: wait for hooks only).
+	Wait string
+	// ResultFile receives the indented result document.
+	ResultFile string
+	// CacheDir holds chart downloads; it must be writable.
+	CacheDir string
+}
+
+// InstallSpec is everything `hookrunner install` needs.
+type InstallSpec struct {
+	Common
+	Chart  chart.Source
+	Values chart.Values
+
+	CreateNamespace   bool
+	WaitForJobs       bool
+	RollbackOnFailure bool
+	// ServerSide is auto, true or false: server-side apply.
+	ServerSide     string
+	ForceConflicts bool
+	TakeOwnership  bool
+	SkipCRDs       bool
+	HistoryMax     int
+	// OnFailed says what to do with a release whose every revision failed:
+	// reinstall, upgrade, abort, or auto (reinstall a failed revision 1,
+	// upgrade otherwise).
+	OnFailed string
+}
+
+// UninstallSpec is everything `hookrunner uninstall` needs.
+type UninstallSpec struct {
+	Common
+	KeepHistory bool
+}
+
+// Wait strategies accepted by Common.Wait.
+var waitStrategies = []string{"watcher", "legacy", "hookOnly", "none"}
+
+func oneOf(flag, value string, allowed ...string) error {
+	for _, a := range allowed {
+		if value == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s %q: want one of %v", errInvalidSpec, flag, value, allowed)
+}
+
+func (c Common) validate() error {
+	if c.Release == "" {
+		return fmt.Errorf("%w: no release name given (RELEASE argument or HOOKRUNNER_RELEASE)", errInvalidSpec)
+	}
+	if err := chartutil.ValidateReleaseName(c.Release); err != nil {
+		return fmt.Errorf("%w: release name %q: %v", errInvalidSpec, c.Release, err)
+	}
+	if errs := validation.IsDNS1123Label(c.Namespace); len(errs) > 0 {
+		return fmt.Errorf("%w: --namespace %q: %s", errInvalidSpec, c.Namespace, errs[0])
+	}
+	if c.Timeout <= 0 {
+		return fmt.Errorf("%w: --timeout %s: must be positive", errInvalidSpec, c.Timeout)
+	}
+	if err := oneOf("--wait", c.Wait, waitStrategies...); err != nil {
+		return err
+	}
+	if c.Kube.QPS < 0 || c.Kube.Burst < 0 {
+		return fmt.Errorf("%w: --qps and --burst-limit must not be negative", errInvalidSpec)
+	}
+	if c.ResultFile != "" {
+		if info, err := os.Stat(filepath.Dir(c.ResultFile)); err != nil || !info.IsDir() {
+			return fmt.Errorf("%w: --result-file %s: directory %s does not exist", errInvalidSpec, c.ResultFile, filepath.Dir(c.ResultFile))
+		}
+	}
+	return nil
+}
+
+func (s InstallSpec) validate() error {
+	if err := s.Common.validate(); err != nil {
+		return err
+	}
+	if err := oneOf("--server-side", s.ServerSide, "auto", "true", "false"); err != nil {
+		return err
+	}
+	if err := oneOf("--on-failed", s.OnFailed, "auto", "reinstall", "upgrade", "abort"); err != nil {
+		return err
+	}
+	if s.HistoryMax < 0 {
+		return fmt.Errorf("%w: --history-max %d: must not be negative", errInvalidSpec, s.HistoryMax)
+	}
+	return s.Chart.Validate()
+}

@@ -1,0 +1,96 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"helm.sh/helm/v4/pkg/storage/driver"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/hookrunner/hookrunner/kube"
+)
+
+// Uninstall removes the release and its resources. A release that does not
+// exist is a success: the asked state is reached.
+func Uninstall(ctx context.Context, spec UninstallSpec, o IO) (err error) {
+	r := newRun(ctx, spec.Common, o)
+	defer r.recoverPanic(&err)
+	return r.finish(r.uninstall(spec))
+}
+
+func (r *run) uninstall(spec UninstallSpec) error {
+	r.result.Action = ActionUninstall
+	var kc *kube.Config
+	if err := r.step("validate", ExitBadInput, func() (err error) {
+		if err := spec.Common.validate(); err != nil {
+			return err
+		}
+		kc, err = kube.Load(spec.Kube, spec.Namespace)
+		if err == nil {
+			r.red.Add(kc.Secrets()...)
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	var client kubernetes.Interface
+	if err := r.step("connect", ExitCluster, func() (err error) {
+		if client, err = kubernetes.NewForConfig(kc.REST()); err != nil {
+			return fmt.Errorf("%w: kubeconfig %s: %v", kube.ErrInvalidKubeconfig, kc.Source, err)
+		}
+		if _, err := client.Discovery().ServerVersion(); err != nil {
+			return fmt.Errorf("reach the cluster of %s: %w", kc.Source, err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	// Without the namespace there is no release and nothing to lock.
+	if _, err := client.CoreV1().Namespaces().Get(r.ctx, spec.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		r.result.Reason = fmt.Sprintf("release %s not found: namespace %s does not exist", spec.Release, spec.Namespace)
+		r.log.Info("nothing to uninstall", "reason", r.result.Reason)
+		return nil
+	}
+	var lock *kube.Lock
+	if err := r.step("lock", ExitCluster, func() (err error) {
+		lock, err = kube.AcquireLock(r.ctx, client, spec.Namespace, spec.Release, holderIdentity(), r.log)
+		return err
+	}); err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := r.cleanupContext()
+		defer cancel()
+		if err := lock.Release(ctx); err != nil {
+			r.log.Warn("could not release the lock; it expires by itself", "error", err)
+		}
+	}()
+	return r.step("act", ExitAction, func() error {
+		cfg, err := newHelmConfig(kc, spec.Namespace, r.helm)
+		if err != nil {
+			return err
+		}
+		if last, err := cfg.Releases.Last(spec.Release); err == nil {
+			if rel, err := asRelease(last); err == nil && rel != nil {
+				r.result.Release = releaseInfo(rel)
+			}
+		}
+		d, _ := r.ctx.Deadline()
+		un := newUninstall(r.ctx, cfg, spec.Wait, time.Until(d), spec.KeepHistory)
+		err = runUninstall(r.ctx, un, spec.Release)
+		if errors.Is(err, driver.ErrReleaseNotFound) {
+			r.result.Reason = fmt.Sprintf("release %s not found in namespace %s", spec.Release, spec.Namespace)
+			r.log.Info("nothing to uninstall", "reason", r.result.Reason)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("uninstall: %w", err)
+		}
+		r.result.Release.Status = "uninstalled"
+		return nil
+	})
+}
