@@ -169,8 +169,14 @@ func checkContext(cfg *clientcmdapi.Config, opts Options, source string) error {
 	case !ok:
 		return fmt.Errorf("%w: kubeconfig %s has no context %q", ErrInvalidKubeconfig, source, name)
 	}
+	if _, ok := cfg.Clusters[ctx.Cluster]; !ok {
+		return fmt.Errorf("%w: kubeconfig %s: context %q names cluster %q, which it does not define", ErrInvalidKubeconfig, source, name, ctx.Cluster)
+	}
 	user, ok := cfg.AuthInfos[ctx.AuthInfo]
-	if !ok || opts.AllowExecCredentials {
+	if !ok {
+		return fmt.Errorf("%w: kubeconfig %s: context %q names user %q, which it does not define", ErrInvalidKubeconfig, source, name, ctx.AuthInfo)
+	}
+	if opts.AllowExecCredentials {
 		return nil
 	}
 	if user.Exec != nil {

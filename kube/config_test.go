@@ -1,0 +1,109 @@
+package kube
+
+import (
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// wrapped returns base64 of the file at path, wrapped at 76 columns as
+// base64(1) does, in a temporary file.
+func wrapped(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.StdEncoding.EncodeToString(data)
+	var b strings.Builder
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc + "\n")
+	out := filepath.Join(t.TempDir(), "b64.kubeconfig")
+	if err := os.WriteFile(out, []byte("  "+b.String()+"\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestLoad(t *testing.T) {
+	cases := map[string]struct {
+		opts    Options
+		wantErr string // substring; empty for success
+		host    string
+	}{
+		"yaml":                 {opts: Options{Kubeconfig: "testdata/token.kubeconfig"}, host: "https://127.0.0.1:6443"},
+		"base64-wrapped":       {opts: Options{Kubeconfig: wrapped(t, "testdata/token.kubeconfig")}, host: "https://127.0.0.1:6443"},
+		"exec-refused":         {opts: Options{Kubeconfig: "testdata/exec.kubeconfig"}, wantErr: `user "eks-user" gets credentials from exec plugin "aws"; pass --allow-exec-credentials`},
+		"exec-allowed":         {opts: Options{Kubeconfig: "testdata/exec.kubeconfig", AllowExecCredentials: true}, host: "https://example.eks.amazonaws.com"},
+		"auth-provider":        {opts: Options{Kubeconfig: "testdata/authprovider.kubeconfig"}, wantErr: `user "gke-user" gets credentials from auth-provider "gcp"`},
+		"garbage":              {opts: Options{Kubeconfig: "testdata/garbage.kubeconfig"}, wantErr: "is neither kubeconfig YAML nor base64 of it"},
+		"base64-of-garbage":    {opts: Options{Kubeconfig: "testdata/base64-garbage.kubeconfig"}, wantErr: "is neither kubeconfig YAML nor base64 of it"},
+		"empty":                {opts: Options{Kubeconfig: "testdata/empty.kubeconfig"}, wantErr: "is empty"},
+		"missing":              {opts: Options{Kubeconfig: "testdata/absent.kubeconfig"}, wantErr: "read kubeconfig testdata/absent.kubeconfig: no such file or directory"},
+		"unknown-context":      {opts: Options{Kubeconfig: "testdata/token.kubeconfig", Context: "nope"}, wantErr: `has no context "nope"`},
+		"context-unknown-user": {opts: Options{Kubeconfig: "testdata/token.kubeconfig", Context: "other"}, wantErr: `context "other" names user "plugin", which it does not define`},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := Load(tc.opts, "app")
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+				}
+				if !errors.Is(err, ErrInvalidKubeconfig) {
+					t.Errorf("err = %v is not ErrInvalidKubeconfig", err)
+				}
+				if strings.Contains(err.Error(), "canary") || strings.Contains(err.Error(), "\n") {
+					t.Errorf("error is not one secret-free line: %q", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.REST().Host; got != tc.host {
+				t.Errorf("host = %q, want %q", got, tc.host)
+			}
+			if ns, _, _ := cfg.Getter().ToRawKubeConfigLoader().Namespace(); ns != "app" {
+				t.Errorf("namespace = %q, want the release namespace", ns)
+			}
+		})
+	}
+}
+
+func TestLoadAppliesClientSettings(t *testing.T) {
+	cfg, err := Load(Options{Kubeconfig: "testdata/token.kubeconfig", QPS: 50, Burst: 100, UserAgent: "hookrunner/test"}, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := cfg.REST()
+	if rc.QPS != 50 || rc.Burst != 100 || rc.UserAgent != "hookrunner/test" {
+		t.Errorf("QPS %v, burst %d, user agent %q", rc.QPS, rc.Burst, rc.UserAgent)
+	}
+	if got := cfg.Secrets(); !contains(got, "canary-kube-token-3b7e") {
+		t.Errorf("Secrets() = %q lacks the token", got)
+	}
+}
+
+func TestNoKubeconfigOutsideAPod(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	_, err := Load(Options{}, "default")
+	if !errors.Is(err, ErrInvalidKubeconfig) || !strings.Contains(err.Error(), "no --kubeconfig") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}

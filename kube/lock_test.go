@@ -1,0 +1,145 @@
+package kube_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/hookrunner/hookrunner/kube"
+	"github.com/hookrunner/hookrunner/test/cluster"
+)
+
+func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func setup(t *testing.T, ns string) kubernetes.Interface {
+	t.Helper()
+	cs, err := cluster.Get(t).Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+func TestLockIsExclusiveAndReleased(t *testing.T) {
+	cs := setup(t, "lock-exclusive")
+	ctx := context.Background()
+	a, err := kube.AcquireLock(ctx, cs, "lock-exclusive", "web", "runner-a", quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	var b *kube.Lock
+	go func() {
+		var err error
+		b, err = kube.AcquireLock(ctx, cs, "lock-exclusive", "web", "runner-b", quiet)
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("second runner got the lock while the first held it (err %v)", err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("second runner did not get the lock after the first released it")
+	}
+	lease, err := cs.CoordinationV1().Leases("lock-exclusive").Get(ctx, kube.LockName("web"), metav1.GetOptions{})
+	if err != nil || *lease.Spec.HolderIdentity != "runner-b" {
+		t.Fatalf("lease after hand-over: %v, %v", lease, err)
+	}
+	if err := b.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoordinationV1().Leases("lock-exclusive").Get(ctx, kube.LockName("web"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("lease left after release: err = %v", err)
+	}
+}
+
+// A lease its holder stopped renewing (a runner killed with SIGKILL) is
+// taken over without waiting for anyone.
+func TestLockTakesOverStaleLease(t *testing.T) {
+	cs := setup(t, "lock-stale")
+	ctx := context.Background()
+	old := metav1.NewMicroTime(time.Now().Add(-time.Minute))
+	stale := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: kube.LockName("web")},
+		Spec: coordinationv1.LeaseSpec{
+			HolderIdentity: ptr.To("killed-runner"), LeaseDurationSeconds: ptr.To(int32(15)),
+			AcquireTime: &old, RenewTime: &old,
+		},
+	}
+	if _, err := cs.CoordinationV1().Leases("lock-stale").Create(ctx, stale, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	l, err := kube.AcquireLock(ctx, cs, "lock-stale", "web", "runner-new", quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Errorf("took %s to take over a stale lease", waited)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLockWaitEndsWithContext(t *testing.T) {
+	cs := setup(t, "lock-cancel")
+	a, err := kube.AcquireLock(context.Background(), cs, "lock-cancel", "web", "runner-a", quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := kube.AcquireLock(ctx, cs, "lock-cancel", "web", "runner-b", quiet); err == nil {
+		t.Fatal("got a held lock")
+	}
+	if waited := time.Since(start); waited > 3*time.Second {
+		t.Errorf("waited %s after the context ended", waited)
+	}
+}
+
+// The holder renews: a lease held longer than its duration stays held.
+func TestLockRenews(t *testing.T) {
+	cs := setup(t, "lock-renew")
+	saved := kube.LeaseDuration
+	kube.LeaseDuration = 3 * time.Second
+	defer func() { kube.LeaseDuration = saved }()
+	ctx := context.Background()
+	a, err := kube.AcquireLock(ctx, cs, "lock-renew", "web", "runner-a", quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release(ctx)
+	time.Sleep(5 * time.Second)
+	wait, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := kube.AcquireLock(wait, cs, "lock-renew", "web", "runner-b", quiet); err == nil {
+		t.Fatal("a renewed lease was taken over")
+	}
+}
