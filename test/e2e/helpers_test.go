@@ -1,0 +1,286 @@
+// Package e2e runs the hookrunner binary built from this tree, and the real
+// helm v4 and v3 CLIs, against the real test control plane.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/hookrunner/hookrunner/runner"
+	"github.com/hookrunner/hookrunner/test/cluster"
+)
+
+// binary is the hookrunner built for this test run.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hookrunner-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "hookrunner")
+	build := exec.Command("go", "build", "-trimpath", "-o", binary, "github.com/hookrunner/hookrunner/cmd/hookrunner")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build hookrunner: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := cluster.Main(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	webapp  = "../testdata/charts/webapp"
+	failing = "../testdata/charts/failing"
+	oldkube = "../testdata/charts/oldkube"
+)
+
+// run is one finished hookrunner process.
+type run struct {
+	code   int
+	stdout string
+	stderr string
+	result runner.Result
+}
+
+// hookrunner runs the binary with args and the test cluster's admin
+// kubeconfig in the environment, and parses the result document from the
+// last line of stdout.
+func hookrunner(t *testing.T, env []string, args ...string) run {
+	t.Helper()
+	cmd := command(t, env, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return finished(t, cmd, err, stdout.String(), stderr.String())
+}
+
+func command(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	c := cluster.Get(t)
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + t.TempDir(),
+		"KUBECONFIG=" + c.Kubeconfig,
+		"HOOKRUNNER_CACHE_DIR=" + t.TempDir(),
+	}, env...)
+	return cmd
+}
+
+func finished(t *testing.T, cmd *exec.Cmd, err error, stdout, stderr string) run {
+	t.Helper()
+	r := run{code: cmd.ProcessState.ExitCode(), stdout: stdout, stderr: stderr}
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatalf("run hookrunner: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r.result); err != nil {
+		t.Fatalf("last stdout line is not a result document: %v\nstdout: %s\nstderr: %s", err, stdout, stderr)
+	}
+	if strings.Contains(stderr, "panic") || strings.Contains(stderr, "goroutine ") {
+		t.Errorf("hookrunner panicked:\n%s", stderr)
+	}
+	if r.result.ExitCode != r.code {
+		t.Errorf("result says exit code %d, process exited %d", r.result.ExitCode, r.code)
+	}
+	return r
+}
+
+// must fails the test unless r succeeded.
+func (r run) must(t *testing.T) run {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("hookrunner exited %d: %s\nstderr:\n%s", r.code, r.result.Reason, r.stderr)
+	}
+	return r
+}
+
+// helmCLI runs the real helm CLI ("helm4" or "helm3") against the cluster.
+func helmCLI(t *testing.T, which string, args ...string) string {
+	t.Helper()
+	bin, err := cluster.ToolsBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(bin, which), args...)
+	home := t.TempDir()
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "KUBECONFIG=" + cluster.Get(t).Kubeconfig,
+		"HELM_CACHE_HOME=" + home + "/cache", "HELM_CONFIG_HOME=" + home + "/config", "HELM_DATA_HOME=" + home + "/data"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", which, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// helmRelease is a row of `helm list -o json`.
+type helmRelease struct {
+	Name     string `json:"name"`
+	Revision string `json:"revision"`
+	Status   string `json:"status"`
+	Chart    string `json:"chart"`
+}
+
+// helmList lists releases in namespace (all states) with the given CLI.
+func helmList(t *testing.T, which, namespace string) []helmRelease {
+	t.Helper()
+	var list []helmRelease
+	args := []string{"list", "-n", namespace, "-o", "json"}
+	if which == "helm3" {
+		args = append(args, "--all") // helm 4 lists every state by default and has no --all
+	}
+	out := helmCLI(t, which, args...)
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("%s list: %v: %s", which, err, out)
+	}
+	return list
+}
+
+// helmValues is `helm get values NAME -o json`.
+func helmValues(t *testing.T, which, namespace, name string) map[string]any {
+	t.Helper()
+	var vals map[string]any
+	out := helmCLI(t, which, "get", "values", name, "-n", namespace, "-o", "json")
+	if err := json.Unmarshal([]byte(out), &vals); err != nil {
+		t.Fatalf("%s get values: %v: %s", which, err, out)
+	}
+	return vals
+}
+
+// helmStatus is the status of the latest revision of name, per helm v4.
+func helmStatus(t *testing.T, namespace, name string) (status string, revision string) {
+	t.Helper()
+	for _, r := range helmList(t, "helm4", namespace) {
+		if r.Name == name {
+			return r.Status, r.Revision
+		}
+	}
+	return "", ""
+}
+
+func client(t *testing.T) kubernetes.Interface {
+	t.Helper()
+	cs, err := cluster.Get(t).Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// namespaceFor returns a namespace name unique to the test.
+func namespaceFor(t *testing.T) string {
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	return strings.Trim(name, "-")
+}
+
+// createNamespace creates a namespace unique to the test.
+func createNamespace(t *testing.T) string {
+	t.Helper()
+	ns := namespaceFor(t)
+	_, err := client(t).CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// namespaceAbsent reports whether namespace does not exist (or is going).
+func namespaceAbsent(t *testing.T, namespace string) bool {
+	t.Helper()
+	ns, err := client(t).CoreV1().Namespaces().Get(context.Background(), namespace, metav1.GetOptions{})
+	return apierrors.IsNotFound(err) || (err == nil && ns.DeletionTimestamp != nil)
+}
+
+// releaseSecrets counts Helm's release records in namespace.
+func releaseSecrets(t *testing.T, namespace string) int {
+	t.Helper()
+	list, err := client(t).CoreV1().Secrets(namespace).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list.Items)
+}
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after %s", what, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// started is a hookrunner running in the background.
+type started struct {
+	cmd            *exec.Cmd
+	stdout, stderr *bytes.Buffer
+	done           chan error
+}
+
+func start(t *testing.T, env []string, args ...string) *started {
+	t.Helper()
+	cmd := command(t, env, args...)
+	s := &started{cmd: cmd, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return s
+}
+
+// signal sends sig and waits at most within for the process to exit.
+func (s *started) signal(t *testing.T, sig syscall.Signal, within time.Duration) (run, time.Duration) {
+	t.Helper()
+	sent := time.Now()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.done:
+		took := time.Since(sent)
+		if sig == syscall.SIGKILL {
+			return run{code: -1}, took
+		}
+		return finished(t, s.cmd, err, s.stdout.String(), s.stderr.String()), took
+	case <-time.After(within):
+		t.Fatalf("hookrunner still running %s after %s", within, sig)
+	}
+	return run{}, 0
+}
+
+// wait waits for the process to exit on its own.
+func (s *started) wait(t *testing.T, within time.Duration) run {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		return finished(t, s.cmd, err, s.stdout.String(), s.stderr.String())
+	case <-time.After(within):
+		t.Fatalf("hookrunner still running after %s\nstderr:\n%s", within, s.stderr.String())
+	}
+	return run{}
+}

@@ -1,0 +1,293 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/hookrunner/hookrunner/kube"
+	"github.com/hookrunner/hookrunner/runner"
+	"github.com/hookrunner/hookrunner/test/chartsrv"
+	"github.com/hookrunner/hookrunner/test/cluster"
+)
+
+// What hookrunner installs is a real Helm release: both CLIs list it and
+// show exactly the values given.
+func TestInstallIsAHelmRelease(t *testing.T) {
+	t.Parallel()
+	ns := namespaceFor(t)
+	r := hookrunner(t, nil, "install", "web", webapp, "-n", ns, "--create-namespace",
+		"--set", "message=hi", "--set-string", "image.tag=2.0").must(t)
+	want := runner.ReleaseInfo{Name: "web", Namespace: ns, Revision: 1, Status: "deployed", Chart: "webapp", Version: "1.2.3", AppVersion: "9.9.9"}
+	if diff := cmp.Diff(want, r.result.Release); diff != "" || r.result.Action != runner.ActionInstall || r.result.Status != runner.StatusSuccess {
+		t.Errorf("result %s/%s, release (-want +got):\n%s", r.result.Status, r.result.Action, diff)
+	}
+	wantValues := map[string]any{"message": "hi", "image": map[string]any{"tag": "2.0"}}
+	for _, cli := range []string{"helm4", "helm3"} {
+		list := helmList(t, cli, ns)
+		if len(list) != 1 || list[0].Name != "web" || list[0].Status != "deployed" || list[0].Revision != "1" || list[0].Chart != "webapp-1.2.3" {
+			t.Errorf("%s list: %+v", cli, list)
+		}
+		if diff := cmp.Diff(wantValues, helmValues(t, cli, ns, "web")); diff != "" {
+			t.Errorf("%s get values (-want +got):\n%s", cli, diff)
+		}
+	}
+	d, err := client(t).AppsV1().Deployments(ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status.ReadyReplicas != 2 {
+		t.Errorf("install returned before the Deployment was ready: %d ready", d.Status.ReadyReplicas)
+	}
+	owners := map[string]bool{}
+	for _, f := range d.ManagedFields {
+		owners[f.Manager] = true
+	}
+	if !owners[kube.FieldManager] {
+		t.Errorf("field managers %v lack %q", owners, kube.FieldManager)
+	}
+}
+
+// Re-running the same Job changes nothing; a changed value upgrades; a
+// `helm upgrade` by hand in between is noticed and undone.
+func TestRerunIsNoOpAndChangeUpgrades(t *testing.T) {
+	t.Parallel()
+	ns := namespaceFor(t)
+	args := []string{"install", "web", webapp, "-n", ns, "--create-namespace", "--set", "message=hi"}
+	hookrunner(t, nil, args...).must(t)
+	again := hookrunner(t, nil, args...).must(t)
+	if again.result.Action != runner.ActionNone || again.result.Release.Revision != 1 {
+		t.Errorf("re-run: action %s, revision %d; want none at revision 1", again.result.Action, again.result.Release.Revision)
+	}
+	changed := hookrunner(t, nil, "install", "web", webapp, "-n", ns, "--set", "message=bye").must(t)
+	if changed.result.Action != runner.ActionUpgrade || changed.result.Release.Revision != 2 || changed.result.Release.Status != "deployed" {
+		t.Errorf("changed value: %+v", changed.result)
+	}
+	// Someone upgrades by hand with helm 3; the next run restores the asked values.
+	helmCLI(t, "helm3", "upgrade", "web", webapp, "-n", ns, "--set", "message=manual")
+	restored := hookrunner(t, nil, "install", "web", webapp, "-n", ns, "--set", "message=bye").must(t)
+	if restored.result.Action != runner.ActionUpgrade || restored.result.Release.Revision != 4 {
+		t.Errorf("after a manual upgrade: action %s revision %d, want upgrade to 4", restored.result.Action, restored.result.Release.Revision)
+	}
+	if got := helmValues(t, "helm4", ns, "web")["message"]; got != "bye" {
+		t.Errorf("values after restore: message=%v", got)
+	}
+	// And helm 4 can upgrade what hookrunner installed.
+	helmCLI(t, "helm4", "upgrade", "web", webapp, "-n", ns, "--reuse-values", "--set", "replicaCount=1")
+	if status, rev := helmStatus(t, ns, "web"); status != "deployed" || rev != "5" {
+		t.Errorf("helm4 upgrade: %s at %s", status, rev)
+	}
+}
+
+// Every chart source installs, and a wrong pinned digest creates nothing.
+func TestEveryChartSourceInstalls(t *testing.T) {
+	t.Parallel()
+	tgz := chartsrv.Package(t, webapp)
+	b64 := filepath.Join(t.TempDir(), "chart.tgz.b64")
+	data, _ := os.ReadFile(tgz)
+	if err := os.WriteFile(b64, []byte(base64.StdEncoding.EncodeToString(data)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	https := chartsrv.NewHTTPS(t, "chartuser", "chart-pass-e2e", map[string]string{"webapp-1.2.3.tgz": tgz}, true)
+	oci := chartsrv.NewOCI(t, "ociuser", "oci-pass-e2e")
+	ociRef := oci.Push(t, tgz)
+	auth := []string{"--username", https.Username, "--ca-file", https.CAFile}
+	passEnv := []string{"HOOKRUNNER_PASSWORD=" + https.Password}
+	ns := createNamespace(t)
+	cases := map[string]struct {
+		env  []string
+		args []string
+	}{
+		"dir":   {args: []string{webapp}},
+		"tgz":   {args: []string{tgz}},
+		"b64":   {args: []string{b64}},
+		"https": {env: passEnv, args: append([]string{https.URL + "/webapp-1.2.3.tgz"}, auth...)},
+		"repo":  {env: passEnv, args: append([]string{"webapp", "--repo", https.URL, "--version", "^1.2"}, auth...)},
+		"oci":   {args: []string{ociRef, "--version", "1.2.3", "--registry-config", oci.RegistryConfig, "--plain-http"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"install", "src-" + name, "-n", ns, "--set", "replicaCount=1"}, tc.args...)
+			r := hookrunner(t, tc.env, args...).must(t)
+			if r.result.Release.Status != "deployed" || r.result.Release.Chart != "webapp" {
+				t.Errorf("%+v", r.result.Release)
+			}
+		})
+	}
+	t.Run("wrong-digest", func(t *testing.T) {
+		fresh := "digest-refused"
+		r := hookrunner(t, nil, "install", "pinned", tgz, "-n", fresh, "--create-namespace",
+			"--chart-digest", "sha256:"+strings.Repeat("0", 64))
+		if r.code != runner.ExitChart || !strings.Contains(r.result.Reason, "--chart-digest wants sha256:000") {
+			t.Errorf("exit %d, reason %q", r.code, r.result.Reason)
+		}
+		if !namespaceAbsent(t, fresh) {
+			t.Error("a refused chart created its namespace")
+		}
+	})
+}
+
+// A runner killed while waiting leaves pending-install (Helm's record of an
+// action in flight); the same command again ends deployed. Likewise for
+// pending-upgrade.
+func TestKilledRunnerIsRecovered(t *testing.T) {
+	t.Parallel()
+	c := cluster.Get(t)
+	ns := createNamespace(t)
+	notReady := []string{"install", "web", webapp, "-n", ns, "--set", "notReady=true", "--timeout", "2m"}
+
+	s := start(t, nil, notReady...)
+	eventually(t, 30*time.Second, "release pending-install", func() bool {
+		status, _ := helmStatus(t, ns, "web")
+		return status == "pending-install"
+	})
+	s.signal(t, syscall.SIGKILL, 5*time.Second)
+	if status, _ := helmStatus(t, ns, "web"); status != "pending-install" {
+		t.Fatalf("after SIGKILL the release is %q, want pending-install", status)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.ReadyExecPods(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	r := hookrunner(t, nil, notReady...).must(t)
+	if r.result.Release.Status != "deployed" || r.result.Action != runner.ActionInstall {
+		t.Errorf("recovery run: %s %+v", r.result.Action, r.result.Release)
+	}
+	if !strings.Contains(r.stderr, "marked an interrupted revision failed") {
+		t.Errorf("recovery run did not say it marked the pending revision failed:\n%s", r.stderr)
+	}
+	cancel()
+
+	// pending-upgrade: an upgrade whose new pods never become ready.
+	upgrade := []string{"install", "web", webapp, "-n", ns, "--set", "notReady=true", "--set", "message=v2", "--timeout", "2m"}
+	s = start(t, nil, upgrade...)
+	eventually(t, 30*time.Second, "release pending-upgrade", func() bool {
+		status, _ := helmStatus(t, ns, "web")
+		return status == "pending-upgrade"
+	})
+	s.signal(t, syscall.SIGKILL, 5*time.Second)
+	if status, _ := helmStatus(t, ns, "web"); status != "pending-upgrade" {
+		t.Fatalf("after SIGKILL the release is %q, want pending-upgrade", status)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.ReadyExecPods(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	r = hookrunner(t, nil, upgrade...).must(t)
+	if r.result.Release.Status != "deployed" || r.result.Action != runner.ActionUpgrade {
+		t.Errorf("recovery run: %s %+v", r.result.Action, r.result.Release)
+	}
+	deployed := 0
+	for _, rel := range helmHistory(t, ns, "web") {
+		if rel == "deployed" {
+			deployed++
+		}
+	}
+	if deployed != 1 {
+		t.Errorf("%d deployed revisions, want exactly 1", deployed)
+	}
+	if _, err := client(t).CoordinationV1().Leases(ns).Get(context.Background(), kube.LockName("web"), metav1.GetOptions{}); err == nil {
+		t.Error("the lease was left behind")
+	}
+}
+
+// helmHistory returns the status of each revision, oldest first.
+func helmHistory(t *testing.T, namespace, name string) []string {
+	t.Helper()
+	out := helmCLI(t, "helm4", "history", name, "-n", namespace, "-o", "yaml")
+	var statuses []string
+	for _, line := range strings.Split(out, "\n") {
+		if s, ok := strings.CutPrefix(strings.TrimSpace(line), "status: "); ok {
+			statuses = append(statuses, s)
+		}
+	}
+	return statuses
+}
+
+// SIGTERM (a Job's deadline, an eviction) ends the run within 10 s with the
+// documented code, and the release failed, never pending.
+func TestSIGTERMLeavesReleaseFailed(t *testing.T) {
+	t.Parallel()
+	ns := createNamespace(t)
+	s := start(t, nil, "install", "web", webapp, "-n", ns, "--set", "notReady=true", "--timeout", "2m")
+	eventually(t, 30*time.Second, "release pending-install", func() bool {
+		status, _ := helmStatus(t, ns, "web")
+		return status == "pending-install"
+	})
+	r, took := s.signal(t, syscall.SIGTERM, 10*time.Second)
+	if r.code != runner.ExitInterrupted || r.result.Status != runner.StatusFailure {
+		t.Errorf("exit %d status %s, want %d FAILURE", r.code, r.result.Status, runner.ExitInterrupted)
+	}
+	if !strings.Contains(r.result.Reason, "interrupted by signal") {
+		t.Errorf("reason %q", r.result.Reason)
+	}
+	if status, _ := helmStatus(t, ns, "web"); status != "failed" {
+		t.Errorf("release %q after SIGTERM, want failed", status)
+	}
+	t.Logf("exited %s after SIGTERM", took.Round(time.Millisecond))
+}
+
+// Two runners on one release: one acts, the other waits on the Lease and
+// then finds nothing to do.
+func TestConcurrentRunnersTakeTurns(t *testing.T) {
+	t.Parallel()
+	c := cluster.Get(t)
+	ns := createNamespace(t)
+	args := []string{"install", "web", webapp, "-n", ns, "--set", "notReady=true", "--timeout", "2m"}
+	a := start(t, nil, args...)
+	b := start(t, nil, args...)
+	// Hold the first install in its wait long enough for the second to queue.
+	waiting := func() bool {
+		return strings.Contains(a.stderr.String(), "waiting for another runner") || strings.Contains(b.stderr.String(), "waiting for another runner")
+	}
+	eventually(t, 30*time.Second, "one runner waits on the lease", waiting)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.ReadyExecPods(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	ra, rb := a.wait(t, time.Minute).must(t), b.wait(t, time.Minute).must(t)
+	actions := []string{ra.result.Action, rb.result.Action}
+	if !(actions[0] == "install" && actions[1] == "none" || actions[0] == "none" && actions[1] == "install") {
+		t.Errorf("actions %v, want one install and one none", actions)
+	}
+	if h := helmHistory(t, ns, "web"); len(h) != 1 || h[0] != "deployed" {
+		t.Errorf("history %v, want one deployed revision", h)
+	}
+}
+
+func TestUninstall(t *testing.T) {
+	t.Parallel()
+	ns := namespaceFor(t)
+	hookrunner(t, nil, "install", "web", webapp, "-n", ns, "--create-namespace").must(t)
+	r := hookrunner(t, nil, "uninstall", "web", "-n", ns).must(t)
+	if r.result.Action != runner.ActionUninstall || r.result.Release.Status != "uninstalled" || r.result.Release.Chart != "webapp" {
+		t.Errorf("%+v", r.result)
+	}
+	if n := releaseSecrets(t, ns); n != 0 {
+		t.Errorf("%d release records left", n)
+	}
+	eventually(t, 30*time.Second, "deployment and configmap deleted", func() bool {
+		_, errD := client(t).AppsV1().Deployments(ns).Get(context.Background(), "web", metav1.GetOptions{})
+		_, errC := client(t).CoreV1().ConfigMaps(ns).Get(context.Background(), "web-config", metav1.GetOptions{})
+		return errD != nil && errC != nil
+	})
+	again := hookrunner(t, nil, "uninstall", "web", "-n", ns).must(t)
+	if !strings.Contains(again.result.Reason, "not found") {
+		t.Errorf("second uninstall: reason %q, want it to say not found", again.result.Reason)
+	}
+	gone := hookrunner(t, nil, "uninstall", "web", "-n", "no-such-namespace").must(t)
+	if !strings.Contains(gone.result.Reason, "not found") {
+		t.Errorf("uninstall in a missing namespace: reason %q", gone.result.Reason)
+	}
+}
