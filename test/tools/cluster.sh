@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Starts (up) or stops (down) the local control plane in the background, with
 # its state in .cluster/ of the work tree. Used by `make cluster-up`,
-# `make cluster-down`, the demo and benchmarks.
+# `make cluster-down`, the demo and benchmarks. HOOKRUNNER_CLUSTER_DIR and
+# HOOKRUNNER_TESTCLUSTER override the state directory and the binary (tests).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-dir=$root/.cluster
+dir=${HOOKRUNNER_CLUSTER_DIR:-$root/.cluster}
+testcluster=${HOOKRUNNER_TESTCLUSTER:-$root/bin/testcluster}
 
 running() { [[ -f $dir/pid ]] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; }
 
@@ -17,7 +19,7 @@ up)
   rm -rf "$dir"
   mkdir -p "$dir"
   start=$(date +%s%N)
-  setsid "$root/bin/testcluster" --dir "$dir" >"$dir/testcluster.log" 2>&1 </dev/null &
+  setsid "$testcluster" --dir "$dir" >"$dir/testcluster.log" 2>&1 </dev/null &
   pid=$!
   for _ in $(seq 1 1200); do
     [[ -f $dir/kubeconfig ]] && break
@@ -32,7 +34,7 @@ up)
   echo "cluster: ready in $(( ($(date +%s%N) - start) / 1000000 )) ms"
   cat <<MSG
   kubeconfig: $dir/kubeconfig
-  try:        kubectl --kubeconfig .cluster/kubeconfig get nodes
+  try:        kubectl --kubeconfig $dir/kubeconfig get nodes
   or:         export KUBECONFIG=$dir/kubeconfig PATH=$root/.tools/bin:\$PATH
   logs:       $dir/logs/
   stop:       make cluster-down
