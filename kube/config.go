@@ -48,6 +48,7 @@ var ErrInvalidKubeconfig = errors.New("invalid kubeconfig")
 type Config struct {
 	loader  clientcmd.ClientConfig
 	rest    *rest.Config
+	getter  *Getter
 	secrets []string
 	// Source names where the configuration came from, for messages: the
 	// kubeconfig path or "in-cluster ServiceAccount".
@@ -86,7 +87,9 @@ func Load(opts Options, namespace string) (*Config, error) {
 	restConfig.QPS = opts.QPS
 	restConfig.Burst = opts.Burst
 	restConfig.UserAgent = opts.UserAgent
-	return &Config{loader: loader, rest: restConfig, secrets: credentialStrings(raw), Source: source}, nil
+	c := &Config{loader: loader, rest: restConfig, secrets: credentialStrings(raw), Source: source}
+	c.getter = &Getter{cfg: c}
+	return c, nil
 }
 
 // REST returns a copy of the client configuration.

@@ -26,8 +26,9 @@ type Getter struct {
 
 var _ genericclioptions.RESTClientGetter = (*Getter)(nil)
 
-// Getter returns the RESTClientGetter for this configuration.
-func (c *Config) Getter() *Getter { return &Getter{cfg: c} }
+// Getter returns the RESTClientGetter for this configuration; every client
+// of a run shares its discovery cache.
+func (c *Config) Getter() *Getter { return c.getter }
 
 // ToRESTConfig returns a copy of the client configuration.
 func (g *Getter) ToRESTConfig() (*rest.Config, error) { return g.cfg.REST(), nil }
