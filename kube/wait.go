@@ -146,7 +146,7 @@ func (c *Condition) validate() error {
 		return fmt.Errorf("%w: operator %s needs a jsonPath", ErrInvalidCondition, c.Operator)
 	}
 	if c.JSONPath != "" {
-		c.JSONPath = normalizeJSONPath(c.JSONPath)
+		c.JSONPath = NormalizeJSONPath(c.JSONPath)
 		c.path = jsonpath.New("condition").AllowMissingKeys(true)
 		if err := c.path.Parse(c.JSONPath); err != nil {
 			return fmt.Errorf("%w: jsonPath %q: %v", ErrInvalidCondition, c.JSONPath, err)
@@ -169,9 +169,9 @@ func (c *Condition) validate() error {
 	return nil
 }
 
-// normalizeJSONPath accepts kubectl's {.a.b}, ROS WaitUntil's $.a.b, and a
+// NormalizeJSONPath accepts kubectl's {.a.b}, ROS WaitUntil's $.a.b, and a
 // bare .a.b, and returns kubectl's form.
-func normalizeJSONPath(p string) string {
+func NormalizeJSONPath(p string) string {
 	p = strings.TrimSpace(p)
 	switch {
 	case strings.HasPrefix(p, "{"):

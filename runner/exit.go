@@ -11,6 +11,7 @@ import (
 
 	"github.com/hookrunner/hookrunner/chart"
 	"github.com/hookrunner/hookrunner/kube"
+	"github.com/hookrunner/hookrunner/runner/callback"
 )
 
 // Exit codes: a closed set, each a row of the README's table. A run ends
@@ -29,9 +30,11 @@ const (
 	// ExitCluster: the cluster is unreachable, or refused a request
 	// (unauthorized, forbidden).
 	ExitCluster = 4
-	// ExitAction: the install, upgrade or uninstall failed.
+	// ExitAction: the install, upgrade or uninstall failed, or the outputs
+	// could not be rendered after it.
 	ExitAction = 5
-	// ExitTimeout: --timeout passed before the release was ready.
+	// ExitTimeout: --timeout (or a wait condition's own timeout) passed
+	// before the release was ready.
 	ExitTimeout = 6
 	// ExitCallback: the run succeeded but its callback could not be
 	// delivered.
@@ -71,8 +74,8 @@ func classify(ctx context.Context, code int, err error) int {
 		return ExitInterrupted
 	case errors.Is(err, context.DeadlineExceeded):
 		return ExitTimeout
-	case errors.Is(err, errInvalidSpec), errors.Is(err, kube.ErrInvalidKubeconfig),
-		errors.Is(err, chart.ErrInvalidSource), errors.Is(err, chart.ErrInvalidValues):
+	case errors.Is(err, errInvalidSpec), errors.Is(err, kube.ErrInvalidKubeconfig), errors.Is(err, kube.ErrInvalidCondition),
+		errors.Is(err, chart.ErrInvalidSource), errors.Is(err, chart.ErrInvalidValues), errors.Is(err, callback.ErrInvalid):
 		return ExitBadInput
 	case errors.Is(err, chart.ErrUnavailable), errors.Is(err, chart.ErrDigestMismatch):
 		return ExitChart

@@ -27,7 +27,7 @@ import (
 // left alone when it already is. It always writes a result document, and
 // returns an *Error (with its exit code) on failure.
 func Install(ctx context.Context, spec InstallSpec, o IO) (err error) {
-	r := newRun(ctx, spec.Common, o)
+	r := newRun(ctx, "install", spec.Common, o)
 	defer r.recoverPanic(&err)
 	return r.finish(r.install(spec))
 }
@@ -42,6 +42,9 @@ type installState struct {
 	client    kubernetes.Interface
 	createdNS bool
 	plan      plan
+	conds     []kube.Condition
+	outputs   []outputTemplate
+	observed  []kube.Observed
 }
 
 func (r *run) install(spec InstallSpec) (err error) {
@@ -78,16 +81,64 @@ func (r *run) install(spec InstallSpec) (err error) {
 	if err := r.step("inspect", ExitAction, func() error { return r.inspect(spec, &st) }); err != nil {
 		return err
 	}
-	return r.step("act", ExitAction, func() error { return r.act(spec, &st) })
+	if err := r.step("act", ExitAction, func() error { return r.act(spec, &st) }); err != nil {
+		return err
+	}
+	if len(st.conds) > 0 {
+		if err := r.step("wait", ExitTimeout, func() error { return r.waitFor(spec, &st) }); err != nil {
+			return err
+		}
+	}
+	if len(st.outputs) > 0 {
+		return r.step("outputs", ExitAction, func() error { return r.renderOutputs(&st) })
+	}
+	return nil
+}
+
+// waitFor waits until the user's conditions hold.
+func (r *run) waitFor(spec InstallSpec, st *installState) error {
+	w, err := st.kc.NewWaiter(r.log)
+	if err != nil {
+		return err
+	}
+	w.Progress = spec.Progress
+	st.observed, err = w.Wait(r.ctx, st.conds, spec.Namespace)
+	return err
+}
+
+// renderOutputs renders the output templates now that the release is ready.
+func (r *run) renderOutputs(st *installState) error {
+	values, err := chartutil.CoalesceValues(st.loaded.Chart, st.vals)
+	if err != nil {
+		return err
+	}
+	out, err := renderOutputs(st.outputs, newOutputData(r.result.Release, values, st.observed), st.kc.REST())
+	if err != nil {
+		return err
+	}
+	r.result.Outputs = out
+	return nil
 }
 
 // validateInstall checks every input that can be checked without the
 // network, and learns the secrets before anything could print them.
 func (r *run) validateInstall(spec InstallSpec, st *installState) error {
 	r.red.Add(spec.Chart.Password)
+	if err := r.setupCallback(spec.Callback, spec.Common); err != nil {
+		return err
+	}
 	if err := spec.validate(); err != nil {
 		return err
 	}
+	conds, err := spec.conditions()
+	if err != nil {
+		return err
+	}
+	outputs, err := parseOutputs(spec.Outputs, spec.OutputsFile)
+	if err != nil {
+		return err
+	}
+	st.conds, st.outputs = conds, outputs
 	kc, err := kube.Load(spec.Kube, spec.Namespace)
 	if err != nil {
 		return err

@@ -34,6 +34,17 @@ type Result struct {
 	ExitCode        int               `json:"exitCode"`
 	DurationSeconds float64           `json:"durationSeconds"`
 	Steps           []StepTiming      `json:"steps"`
+	// Callback says how reporting to the callback went, when one is set.
+	Callback *CallbackInfo `json:"callback,omitempty"`
+}
+
+// CallbackInfo describes the delivery of the callback.
+type CallbackInfo struct {
+	Format    string `json:"format"`
+	ID        string `json:"id"`
+	Delivered bool   `json:"delivered"`
+	Attempts  int    `json:"attempts"`
+	Error     string `json:"error,omitempty"`
 }
 
 // ReleaseInfo describes the release after the run.
@@ -98,18 +109,21 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// write emits the result document: to stdout as one line, to resultFile
-// (indented; written to a temporary file and renamed, so a reader never
-// sees half of it), and to the termination log when one exists.
-func (r Result) write(o IO, red *Redactor, resultFile string) error {
+// write emits the result document: to stdout as one line (when stdout is
+// set), to resultFile (indented; written to a temporary file and renamed,
+// so a reader never sees half of it), and to the termination log when one
+// exists.
+func (r Result) write(o IO, red *Redactor, resultFile string, stdout bool) error {
 	r = r.scrubbed(red)
 	line, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	if _, err := fmt.Fprintf(o.Stdout, "%s\n", line); err != nil {
-		errs = append(errs, err)
+	if stdout {
+		if _, err := fmt.Fprintf(o.Stdout, "%s\n", line); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if resultFile != "" {
 		var pretty bytes.Buffer

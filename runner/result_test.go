@@ -57,7 +57,7 @@ func TestWriteResult(t *testing.T) {
 	red.Add("canary-secret-123")
 	r := Result{Status: StatusFailure, Reason: "act: bad canary-secret-123", Outputs: map[string]string{"pw": "canary-secret-123"}}
 	resultFile := filepath.Join(dir, "result.json")
-	if err := r.write(IO{Stdout: &stdout, TerminationLog: term}, red, resultFile); err != nil {
+	if err := r.write(IO{Stdout: &stdout, TerminationLog: term}, red, resultFile, true); err != nil {
 		t.Fatal(err)
 	}
 	pretty, _ := os.ReadFile(resultFile)
@@ -76,7 +76,7 @@ func TestWriteResult(t *testing.T) {
 	}
 	// A termination log that does not exist is not created (not in a pod).
 	missing := filepath.Join(dir, "absent")
-	if err := r.write(IO{Stdout: &stdout, TerminationLog: missing}, red, ""); err != nil {
+	if err := r.write(IO{Stdout: &stdout, TerminationLog: missing}, red, "", false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {

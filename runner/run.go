@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/hookrunner/hookrunner/runner/callback"
 )
 
 // cleanupBudget bounds the work a run does after its context has ended
@@ -31,6 +34,8 @@ type run struct {
 	cancel context.CancelFunc
 
 	io         IO
+	command    string // install or uninstall
+	sender     *callback.Sender
 	red        *Redactor
 	log        *slog.Logger
 	helm       *helmTail
@@ -39,11 +44,12 @@ type run struct {
 	result     Result
 }
 
-func newRun(parent context.Context, c Common, o IO) *run {
+func newRun(parent context.Context, command string, c Common, o IO) *run {
 	red := NewRedactor()
 	log := newLogger(o, red)
 	r := &run{
 		parent:     parent,
+		command:    command,
 		io:         o,
 		red:        red,
 		log:        log,
@@ -118,14 +124,74 @@ func (r *run) finish(err error) error {
 		}
 		err = e
 	}
-	if werr := r.result.write(r.io, r.red, r.resultFile); werr != nil {
+	// The files first: if the pod dies while the callback retries, the
+	// termination log and result file still tell what happened.
+	if r.sender != nil {
+		if werr := r.result.write(r.io, r.red, r.resultFile, false); werr != nil {
+			r.log.Error("writing the result failed", "error", werr)
+		}
+	}
+	if cerr := r.report(); cerr != nil && err == nil {
+		// The release is fine, but whoever waits on it was not told:
+		// that must fail the Job.
+		err = cerr
+		r.result.ExitCode = cerr.Code
+	}
+	if werr := r.result.write(r.io, r.red, r.resultFile, true); werr != nil {
 		r.log.Error("writing the result failed", "error", werr)
 	}
 	r.log.Info("run finished", "status", r.result.Status, "action", r.result.Action, "exitCode", r.result.ExitCode, "seconds", r.result.DurationSeconds)
-	if err == nil {
+	return err
+}
+
+// setupCallback validates the callback settings first of all, so that every
+// later failure, bad input included, can still be reported.
+func (r *run) setupCallback(cfg callback.Config, c Common) error {
+	if cfg.ID == "" {
+		cfg.ID = fmt.Sprintf("%s.%s.%s", c.Namespace, c.Release, r.command)
+	}
+	s, err := callback.New(cfg)
+	if err != nil {
+		return err
+	}
+	if s != nil {
+		r.red.Add(s.Secrets()...)
+		r.sender = s
+	}
+	return nil
+}
+
+// report sends the result to the callback, if one is set. A run cut short
+// by a signal has only the pod's grace period left, so it gets a short
+// budget.
+func (r *run) report() *Error {
+	if r.sender == nil {
 		return nil
 	}
-	return err
+	budget := callback.DefaultBudget
+	if r.parent.Err() != nil {
+		budget = cleanupBudget
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.parent), budget)
+	defer cancel()
+	scrubbed := r.result.scrubbed(r.red)
+	doc, _ := json.Marshal(scrubbed)
+	t0 := time.Now()
+	d, err := r.sender.Send(ctx, callback.Signal{
+		Success:  r.result.Status == StatusSuccess,
+		Reason:   scrubbed.Reason,
+		Outputs:  r.result.Outputs,
+		Document: doc,
+	})
+	info := &CallbackInfo{Format: r.sender.Format(), ID: r.sender.ID(), Delivered: err == nil, Attempts: d.Attempts}
+	r.result.Callback = info
+	if err != nil {
+		info.Error = r.oneLine(err)
+		r.log.Error("callback not delivered", "format", info.Format, "id", info.ID, "attempts", d.Attempts, "error", info.Error)
+		return &Error{Step: "report", Code: ExitCallback, Err: errors.New(info.Error)}
+	}
+	r.log.Info("callback delivered", "format", info.Format, "id", info.ID, "status", r.result.Status, "attempts", d.Attempts, "seconds", seconds(time.Since(t0)))
+	return nil
 }
 
 // recoverPanic turns a panic in the run's own goroutine into a reported
@@ -151,8 +217,13 @@ func holderIdentity() string {
 func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
 
 // ReportBadInput reports a command line that did not parse: a FAILURE
-// result document with ExitBadInput. It returns the error to exit with.
-func ReportBadInput(err error, o IO) error {
-	r := newRun(context.Background(), Common{}, o)
+// result document with ExitBadInput, and a FAILURE callback when cb (read
+// from the environment by the caller) is usable. It returns the error to
+// exit with.
+func ReportBadInput(err error, c Common, cb callback.Config, o IO) error {
+	r := newRun(context.Background(), "install", c, o)
+	if cerr := r.setupCallback(cb, c); cerr != nil {
+		r.log.Warn("no callback: its settings are invalid too", "error", r.oneLine(cerr))
+	}
 	return r.finish(&Error{Step: "parse", Code: ExitBadInput, Err: errors.New(r.oneLine(err))})
 }

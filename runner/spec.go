@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hookrunner/hookrunner/chart"
 	"github.com/hookrunner/hookrunner/kube"
+	"github.com/hookrunner/hookrunner/runner/callback"
 )
 
 // Version and Commit are stamped at build time (-ldflags -X).
@@ -36,6 +38,9 @@ type Common struct {
 	ResultFile string
 	// CacheDir holds chart downloads; it must be writable.
 	CacheDir string
+	// Callback says where to report the result; zero means nowhere. An
+	// empty ID becomes "<namespace>.<release>.<command>".
+	Callback callback.Config
 }
 
 // InstallSpec is everything `hookrunner install` needs.
@@ -57,6 +62,15 @@ type InstallSpec struct {
 	// reinstall, upgrade, abort, or auto (reinstall a failed revision 1,
 	// upgrade otherwise).
 	OnFailed string
+
+	// WaitFor are compact wait conditions; WaitForFile a YAML list of them.
+	WaitFor     []string
+	WaitForFile string
+	// Progress is the interval of the waiting progress line.
+	Progress time.Duration
+	// Outputs are NAME=TEMPLATE entries; OutputsFile a YAML map of them.
+	Outputs     []string
+	OutputsFile string
 }
 
 // UninstallSpec is everything `hookrunner uninstall` needs.
@@ -118,4 +132,26 @@ func (s InstallSpec) validate() error {
 		return fmt.Errorf("%w: --history-max %d: must not be negative", errInvalidSpec, s.HistoryMax)
 	}
 	return s.Chart.Validate()
+}
+
+// conditions parses the wait conditions of the spec.
+func (s InstallSpec) conditions() ([]kube.Condition, error) {
+	var conds []kube.Condition
+	if s.WaitForFile != "" {
+		data, err := os.ReadFile(s.WaitForFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --wait-for-file %s: %v", errInvalidSpec, s.WaitForFile, errors.Unwrap(err))
+		}
+		if conds, err = kube.ParseConditions(data, "--wait-for-file "+s.WaitForFile); err != nil {
+			return nil, err
+		}
+	}
+	for _, w := range s.WaitFor {
+		c, err := kube.ParseCondition(w)
+		if err != nil {
+			return nil, err
+		}
+		conds = append(conds, c)
+	}
+	return conds, nil
 }

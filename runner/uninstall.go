@@ -17,7 +17,7 @@ import (
 // Uninstall removes the release and its resources. A release that does not
 // exist is a success: the asked state is reached.
 func Uninstall(ctx context.Context, spec UninstallSpec, o IO) (err error) {
-	r := newRun(ctx, spec.Common, o)
+	r := newRun(ctx, "uninstall", spec.Common, o)
 	defer r.recoverPanic(&err)
 	return r.finish(r.uninstall(spec))
 }
@@ -26,6 +26,9 @@ func (r *run) uninstall(spec UninstallSpec) error {
 	r.result.Action = ActionUninstall
 	var kc *kube.Config
 	if err := r.step("validate", ExitBadInput, func() (err error) {
+		if err := r.setupCallback(spec.Callback, spec.Common); err != nil {
+			return err
+		}
 		if err := spec.Common.validate(); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/hookrunner/hookrunner/chart"
 	"github.com/hookrunner/hookrunner/kube"
 	"github.com/hookrunner/hookrunner/runner"
+	"github.com/hookrunner/hookrunner/runner/callback"
 )
 
 // CLI is the command line. Every flag and argument also reads an
@@ -33,6 +35,50 @@ type ClusterFlags struct {
 	BurstLimit           int     `help:"Client-side burst of API requests." default:"100" env:"HOOKRUNNER_BURST_LIMIT"`
 }
 
+// CallbackFlags say where to report the result.
+type CallbackFlags struct {
+	CallbackFormat  string        `help:"Callback format: ros (Alibaba ROS WaitConditionHandle), cfn (AWS CloudFormation WaitConditionHandle) or webhook." default:"ros" env:"HOOKRUNNER_CALLBACK_FORMAT"`
+	CallbackURL     string        `name:"callback-url" help:"URL to report the result to (a secret: never printed)." env:"HOOKRUNNER_CALLBACK_URL"`
+	CallbackCurl    string        `help:"A curl command line (a ROS CurlCli) giving the callback URL, method and headers; parsed, never run." env:"HOOKRUNNER_CALLBACK_CURL"`
+	CallbackHeader  []string      `help:"Callback request header Name: value (repeatable; a secret)." sep:"none" env:"HOOKRUNNER_CALLBACK_HEADER"`
+	CallbackID      string        `name:"callback-id" help:"Signal id, the same on every attempt (default: NAMESPACE.RELEASE.COMMAND)." env:"HOOKRUNNER_CALLBACK_ID"`
+	CallbackSecret  string        `help:"HMAC key signing webhook bodies (X-Hookrunner-Signature)." env:"HOOKRUNNER_CALLBACK_SECRET"`
+	CallbackCAFile  string        `name:"callback-ca-file" help:"Extra CA trusted for the callback endpoint." type:"path" env:"HOOKRUNNER_CALLBACK_CA_FILE"`
+	CallbackTimeout time.Duration `help:"Timeout of one callback attempt." default:"10s" env:"HOOKRUNNER_CALLBACK_TIMEOUT"`
+	CallbackBudget  time.Duration `help:"Time for all callback attempts together." default:"2m" env:"HOOKRUNNER_CALLBACK_BUDGET"`
+}
+
+func (f CallbackFlags) config() callback.Config {
+	return callback.Config{
+		Format: f.CallbackFormat, URL: f.CallbackURL, Curl: f.CallbackCurl, Headers: f.CallbackHeader,
+		ID: f.CallbackID, Secret: f.CallbackSecret, CAFile: f.CallbackCAFile,
+		AttemptTimeout: f.CallbackTimeout, Budget: f.CallbackBudget,
+	}
+}
+
+// callbackFromEnv reads the callback settings from the environment alone,
+// for reporting a command line that did not parse.
+func callbackFromEnv() callback.Config {
+	cfg := callback.Config{
+		Format: os.Getenv("HOOKRUNNER_CALLBACK_FORMAT"), URL: os.Getenv("HOOKRUNNER_CALLBACK_URL"),
+		Curl: os.Getenv("HOOKRUNNER_CALLBACK_CURL"), ID: os.Getenv("HOOKRUNNER_CALLBACK_ID"),
+		Secret: os.Getenv("HOOKRUNNER_CALLBACK_SECRET"), CAFile: os.Getenv("HOOKRUNNER_CALLBACK_CA_FILE"),
+	}
+	if h := os.Getenv("HOOKRUNNER_CALLBACK_HEADER"); h != "" {
+		cfg.Headers = []string{h}
+	}
+	return cfg
+}
+
+// commonFromEnv reads the release and namespace from the environment alone.
+func commonFromEnv() runner.Common {
+	ns := os.Getenv("HOOKRUNNER_NAMESPACE")
+	if ns == "" {
+		ns = "default"
+	}
+	return runner.Common{Release: os.Getenv("HOOKRUNNER_RELEASE"), Namespace: ns, ResultFile: os.Getenv("HOOKRUNNER_RESULT_FILE")}
+}
+
 // CommonFlags are shared by install and uninstall.
 type CommonFlags struct {
 	Namespace  string        `short:"n" help:"Release namespace." default:"default" env:"HOOKRUNNER_NAMESPACE"`
@@ -41,6 +87,7 @@ type CommonFlags struct {
 	ResultFile string        `help:"Also write the result document (indented JSON) to this file." type:"path" env:"HOOKRUNNER_RESULT_FILE"`
 	CacheDir   string        `help:"Writable directory for chart downloads." default:"${defaultCacheDir}" type:"path" env:"HOOKRUNNER_CACHE_DIR"`
 	ClusterFlags
+	CallbackFlags
 }
 
 func (f CommonFlags) common(release string) runner.Common {
@@ -59,6 +106,7 @@ func (f CommonFlags) common(release string) runner.Common {
 		Wait:       f.Wait,
 		ResultFile: f.ResultFile,
 		CacheDir:   f.CacheDir,
+		Callback:   f.CallbackFlags.config(),
 	}
 }
 
@@ -95,6 +143,12 @@ type InstallCmd struct {
 	SkipCRDs          bool   `name:"skip-crds" help:"Do not install the chart's crds/." env:"HOOKRUNNER_SKIP_CRDS"`
 	HistoryMax        int    `help:"Revisions kept in history (0: no limit)." default:"10" env:"HOOKRUNNER_HISTORY_MAX"`
 	OnFailed          string `help:"A release whose every revision failed: auto (reinstall revision 1, else upgrade), reinstall, upgrade or abort." default:"auto" env:"HOOKRUNNER_ON_FAILED"`
+
+	WaitFor          []string      `help:"Wait until a condition holds: '[apiVersion:]Kind/name jsonpath={.status.x} [Operator] [value=V] [namespace=N] [timeout=5m]' (repeatable)." sep:"none" env:"HOOKRUNNER_WAIT_FOR"`
+	WaitForFile      string        `help:"YAML list of wait conditions (kind, name or selector, namespace, jsonPath, operator, value, timeout)." type:"path" env:"HOOKRUNNER_WAIT_FOR_FILE"`
+	ProgressInterval time.Duration `help:"Interval of the progress line while waiting." default:"10s" env:"HOOKRUNNER_PROGRESS_INTERVAL"`
+	Output           []string      `help:"Output NAME=TEMPLATE, a Go template with sprig, lookup and jsonpath (repeatable)." sep:"none" env:"HOOKRUNNER_OUTPUT"`
+	OutputsFile      string        `help:"YAML map of output name to template." type:"path" env:"HOOKRUNNER_OUTPUTS_FILE"`
 }
 
 // Run hands the typed spec to the runner.
@@ -131,6 +185,11 @@ func (c *InstallCmd) Run(ctx context.Context, o runner.IO) error {
 		SkipCRDs:          c.SkipCRDs,
 		HistoryMax:        c.HistoryMax,
 		OnFailed:          c.OnFailed,
+		WaitFor:           c.WaitFor,
+		WaitForFile:       c.WaitForFile,
+		Progress:          c.ProgressInterval,
+		Outputs:           c.Output,
+		OutputsFile:       c.OutputsFile,
 	}
 	return runner.Install(ctx, spec, o)
 }

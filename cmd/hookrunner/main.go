@@ -28,7 +28,7 @@ func main() {
 	if err != nil {
 		// A bad command line is bad input like any other: it gets a result
 		// document and the documented exit code.
-		parser.FatalIfErrorf(runner.ReportBadInput(err, cli.io()))
+		parser.FatalIfErrorf(runner.ReportBadInput(err, commonFromEnv(), callbackFromEnv(), cli.io()))
 	}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(cli.io())
