@@ -20,6 +20,9 @@ import (
 type CLI struct {
 	Debug     bool   `help:"Show Helm's and client-go's debug lines." env:"HOOKRUNNER_DEBUG"`
 	LogFormat string `help:"Log line format: auto (JSON unless stderr is a terminal), json or text." default:"auto" enum:"auto,json,text" env:"HOOKRUNNER_LOG_FORMAT"`
+	// The kubelet creates the termination log; hookrunner writes it only
+	// when it exists.
+	TerminationLog string `help:"Termination log, written with the compact result when it exists." default:"/dev/termination-log" env:"HOOKRUNNER_TERMINATION_LOG"`
 
 	Install   InstallCmd   `cmd:"" help:"Install the chart, or upgrade it, or do nothing: whatever reaches the asked state."`
 	Uninstall UninstallCmd `cmd:"" help:"Uninstall the release; a release that does not exist is a success."`

@@ -49,7 +49,7 @@ func (c *CLI) io() runner.IO {
 		Stderr:         os.Stderr,
 		JSONLogs:       json,
 		Debug:          c.Debug,
-		TerminationLog: "/dev/termination-log",
+		TerminationLog: c.TerminationLog,
 	}
 }
 

@@ -250,7 +250,8 @@ func TestCallbackUndeliverable(t *testing.T) {
 	}()
 	ns := namespaceFor(t)
 	resultFile := filepath.Join(t.TempDir(), "result.json")
-	r := hookrunner(t, nil, "install", "web", webapp, "-n", ns, "--create-namespace", "--result-file", resultFile,
+	termLog := writeFile(t, "termination-log", "") // as the kubelet creates it
+	r := hookrunner(t, []string{"HOOKRUNNER_TERMINATION_LOG=" + termLog}, "install", "web", webapp, "-n", ns, "--create-namespace", "--result-file", resultFile,
 		"--callback-url", "http://"+ln.Addr().String()+"/h?sig=canary-q", "--callback-timeout", "300ms", "--callback-budget", "2s")
 	if r.code != runner.ExitCallback {
 		t.Fatalf("exit %d, want %d", r.code, runner.ExitCallback)
@@ -266,7 +267,15 @@ func TestCallbackUndeliverable(t *testing.T) {
 	if res.Status != runner.StatusSuccess || res.ExitCode != runner.ExitCallback || res.Callback == nil || res.Callback.Delivered || res.Callback.Attempts < 2 {
 		t.Errorf("result file %s", data)
 	}
-	if strings.Contains(string(data)+r.stderr, "canary-q") {
+	compact, err := os.ReadFile(termLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var term runner.Result
+	if err := json.Unmarshal(compact, &term); err != nil || term.ExitCode != runner.ExitCallback || len(compact) > 4096 {
+		t.Errorf("termination log (%d bytes): %s (%v)", len(compact), compact, err)
+	}
+	if strings.Contains(string(data)+string(compact)+r.stderr, "canary-q") {
 		t.Error("callback query printed")
 	}
 }
