@@ -11,13 +11,23 @@ PKG     := github.com/hookrunner/hookrunner
 LDFLAGS := -s -w -X $(PKG)/runner.Version=$(VERSION) -X $(PKG)/runner.Commit=$(COMMIT)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: all build tools test vet cluster-up cluster-down demo clean
+.PHONY: all build binary image tools test vet cluster-up cluster-down demo clean
 
 all: build
 
 ## build: bin/hookrunner for this machine
 build:
 	$(GOBUILD) -o bin/hookrunner ./cmd/hookrunner
+
+## binary: static linux/amd64 and linux/arm64 binaries with the Dockerfile's flags
+binary:
+	for arch in amd64 arm64; do GOOS=linux GOARCH=$$arch $(GOBUILD) -o bin/hookrunner-linux-$$arch ./cmd/hookrunner; done
+
+## image: multi-arch image with docker buildx (needs a Docker engine; none runs here)
+IMAGE ?= hookrunner:$(VERSION)
+PLATFORMS ?= linux/amd64,linux/arm64
+image:
+	docker buildx build --platform $(PLATFORMS) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
 
 bin/testcluster: $(shell find test/cluster test/cmd/testcluster -name '*.go' -o -name '*.yaml') go.mod go.sum
 	$(GO) build -o $@ ./test/cmd/testcluster

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/hookrunner/hookrunner/chart"
+	"github.com/hookrunner/hookrunner/images"
 	"github.com/hookrunner/hookrunner/kube"
 	"github.com/hookrunner/hookrunner/runner/callback"
 )
@@ -75,7 +76,8 @@ func classify(ctx context.Context, code int, err error) int {
 	case errors.Is(err, context.DeadlineExceeded):
 		return ExitTimeout
 	case errors.Is(err, errInvalidSpec), errors.Is(err, kube.ErrInvalidKubeconfig), errors.Is(err, kube.ErrInvalidCondition),
-		errors.Is(err, chart.ErrInvalidSource), errors.Is(err, chart.ErrInvalidValues), errors.Is(err, callback.ErrInvalid):
+		errors.Is(err, chart.ErrInvalidSource), errors.Is(err, chart.ErrInvalidValues), errors.Is(err, callback.ErrInvalid),
+		errors.Is(err, images.ErrInvalid):
 		return ExitBadInput
 	case errors.Is(err, chart.ErrUnavailable), errors.Is(err, chart.ErrDigestMismatch):
 		return ExitChart

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/hookrunner/hookrunner/chart"
+	"github.com/hookrunner/hookrunner/images"
 	"github.com/hookrunner/hookrunner/kube"
 )
 
@@ -45,6 +46,10 @@ type installState struct {
 	conds     []kube.Condition
 	outputs   []outputTemplate
 	observed  []kube.Observed
+	rewrite   images.Rules
+	// identity is what, besides the values, makes a release what it is:
+	// the chart digest and the image rewrite rules.
+	identity string
 }
 
 func (r *run) install(spec InstallSpec) (err error) {
@@ -139,6 +144,9 @@ func (r *run) validateInstall(spec InstallSpec, st *installState) error {
 		return err
 	}
 	st.conds, st.outputs = conds, outputs
+	if st.rewrite, err = images.ParseRules(spec.ImageRewrite); err != nil {
+		return err
+	}
 	kc, err := kube.Load(spec.Kube, spec.Namespace)
 	if err != nil {
 		return err
@@ -163,7 +171,11 @@ func (r *run) resolveChart(spec InstallSpec, st *installState) error {
 	if _, err := chartutil.ToRenderValuesWithSchemaValidation(loaded.Chart, st.vals, common.ReleaseOptions{Name: spec.Release, Namespace: spec.Namespace}, nil, false); err != nil {
 		return fmt.Errorf("%w: values for chart %s: %v", errInvalidSpec, loaded.Chart.Name(), err)
 	}
-	hash, err := chart.ConfigHash(loaded.Digest, st.vals)
+	st.identity = loaded.Digest
+	if len(st.rewrite) > 0 {
+		st.identity += " images:" + st.rewrite.String()
+	}
+	hash, err := chart.ConfigHash(st.identity, st.vals)
 	if err != nil {
 		return err
 	}
@@ -250,7 +262,7 @@ func (r *run) inspect(spec InstallSpec, st *installState) error {
 		return err
 	}
 	meta := st.loaded.Chart.Metadata
-	st.plan, err = decide(history, want{hash: st.hash, digest: st.loaded.Digest, chartName: meta.Name, chartVersion: meta.Version, onFailed: spec.OnFailed})
+	st.plan, err = decide(history, want{hash: st.hash, digest: st.identity, chartName: meta.Name, chartVersion: meta.Version, onFailed: spec.OnFailed})
 	if err != nil {
 		return err
 	}
@@ -290,12 +302,18 @@ func (r *run) act(spec InstallSpec, st *installState) error {
 	case planInstall:
 		r.result.Action = ActionInstall
 		in := newInstall(r.ctx, st.cfg, spec, st.hash, remaining(), st.plan.replace)
+		if len(st.rewrite) > 0 {
+			in.PostRenderer = st.rewrite
+		}
 		var out ri.Releaser
 		out, err = in.RunWithContext(r.ctx, st.loaded.Chart, st.vals)
 		rel, _ = asRelease(out)
 	case planUpgrade:
 		r.result.Action = ActionUpgrade
 		up := newUpgrade(r.ctx, st.cfg, spec, st.hash, remaining())
+		if len(st.rewrite) > 0 {
+			up.PostRenderer = st.rewrite
+		}
 		var out ri.Releaser
 		out, err = up.RunWithContext(r.ctx, spec.Release, st.loaded.Chart, st.vals)
 		rel, _ = asRelease(out)

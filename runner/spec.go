@@ -71,6 +71,8 @@ type InstallSpec struct {
 	// Outputs are NAME=TEMPLATE entries; OutputsFile a YAML map of them.
 	Outputs     []string
 	OutputsFile string
+	// ImageRewrite are registry rewrite rules FROM=TO.
+	ImageRewrite []string
 }
 
 // UninstallSpec is everything `hookrunner uninstall` needs.
@@ -91,15 +93,23 @@ func oneOf(flag, value string, allowed ...string) error {
 	return fmt.Errorf("%w: %s %q: want one of %v", errInvalidSpec, flag, value, allowed)
 }
 
-func (c Common) validate() error {
-	if c.Release == "" {
+// validateNames checks a release name and namespace.
+func validateNames(release, namespace string) error {
+	if release == "" {
 		return fmt.Errorf("%w: no release name given (RELEASE argument or HOOKRUNNER_RELEASE)", errInvalidSpec)
 	}
-	if err := chartutil.ValidateReleaseName(c.Release); err != nil {
-		return fmt.Errorf("%w: release name %q: %v", errInvalidSpec, c.Release, err)
+	if err := chartutil.ValidateReleaseName(release); err != nil {
+		return fmt.Errorf("%w: release name %q: %v", errInvalidSpec, release, err)
 	}
-	if errs := validation.IsDNS1123Label(c.Namespace); len(errs) > 0 {
-		return fmt.Errorf("%w: --namespace %q: %s", errInvalidSpec, c.Namespace, errs[0])
+	if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
+		return fmt.Errorf("%w: --namespace %q: %s", errInvalidSpec, namespace, errs[0])
+	}
+	return nil
+}
+
+func (c Common) validate() error {
+	if err := validateNames(c.Release, c.Namespace); err != nil {
+		return err
 	}
 	if c.Timeout <= 0 {
 		return fmt.Errorf("%w: --timeout %s: must be positive", errInvalidSpec, c.Timeout)

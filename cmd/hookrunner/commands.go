@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/hookrunner/hookrunner/chart"
@@ -26,12 +27,14 @@ type CLI struct {
 
 	Install   InstallCmd   `cmd:"" help:"Install the chart, or upgrade it, or do nothing: whatever reaches the asked state."`
 	Uninstall UninstallCmd `cmd:"" help:"Uninstall the release; a release that does not exist is a success."`
+	Render    RenderCmd    `cmd:"" help:"Print the chart's manifests as helm template would."`
+	Images    ImagesCmd    `cmd:"" help:"List every container image the chart would run."`
 	Version   VersionCmd   `cmd:"" help:"Print version information."`
 }
 
 // ClusterFlags say which cluster and how to talk to it.
 type ClusterFlags struct {
-	Kubeconfig           string  `help:"Kubeconfig file; its content may be YAML or base64 of it. Empty: the pod's ServiceAccount." type:"path" env:"KUBECONFIG"`
+	Kubeconfig           string  `help:"Kubeconfig file; its content may be YAML or base64 of it. Empty: the pod's ServiceAccount." env:"KUBECONFIG"`
 	KubeContext          string  `help:"Kubeconfig context (default: its current-context)." env:"HOOKRUNNER_KUBE_CONTEXT"`
 	AllowExecCredentials bool    `help:"Allow kubeconfig users whose credentials come from an exec plugin or auth-provider." env:"HOOKRUNNER_ALLOW_EXEC_CREDENTIALS"`
 	QPS                  float32 `name:"qps" help:"Queries per second to the API server." default:"50" env:"HOOKRUNNER_QPS"`
@@ -46,14 +49,14 @@ type CallbackFlags struct {
 	CallbackHeader  []string      `help:"Callback request header Name: value (repeatable; a secret)." sep:"none" env:"HOOKRUNNER_CALLBACK_HEADER"`
 	CallbackID      string        `name:"callback-id" help:"Signal id, the same on every attempt (default: NAMESPACE.RELEASE.COMMAND)." env:"HOOKRUNNER_CALLBACK_ID"`
 	CallbackSecret  string        `help:"HMAC key signing webhook bodies (X-Hookrunner-Signature)." env:"HOOKRUNNER_CALLBACK_SECRET"`
-	CallbackCAFile  string        `name:"callback-ca-file" help:"Extra CA trusted for the callback endpoint." type:"path" env:"HOOKRUNNER_CALLBACK_CA_FILE"`
+	CallbackCAFile  string        `name:"callback-ca-file" help:"Extra CA trusted for the callback endpoint." env:"HOOKRUNNER_CALLBACK_CA_FILE"`
 	CallbackTimeout time.Duration `help:"Timeout of one callback attempt." default:"10s" env:"HOOKRUNNER_CALLBACK_TIMEOUT"`
 	CallbackBudget  time.Duration `help:"Time for all callback attempts together." default:"2m" env:"HOOKRUNNER_CALLBACK_BUDGET"`
 }
 
 func (f CallbackFlags) config() callback.Config {
 	return callback.Config{
-		Format: f.CallbackFormat, URL: f.CallbackURL, Curl: f.CallbackCurl, Headers: f.CallbackHeader,
+		Format: f.CallbackFormat, URL: f.CallbackURL, Curl: f.CallbackCurl, Headers: nonEmpty(f.CallbackHeader),
 		ID: f.CallbackID, Secret: f.CallbackSecret, CAFile: f.CallbackCAFile,
 		AttemptTimeout: f.CallbackTimeout, Budget: f.CallbackBudget,
 	}
@@ -87,8 +90,8 @@ type CommonFlags struct {
 	Namespace  string        `short:"n" help:"Release namespace." default:"default" env:"HOOKRUNNER_NAMESPACE"`
 	Timeout    time.Duration `help:"Bound on the whole run, waiting for the lock included." default:"10m" env:"HOOKRUNNER_TIMEOUT"`
 	Wait       string        `help:"Wait strategy: watcher (until resources are ready), legacy, hookOnly, or none (hooks only)." default:"watcher" env:"HOOKRUNNER_WAIT"`
-	ResultFile string        `help:"Also write the result document (indented JSON) to this file." type:"path" env:"HOOKRUNNER_RESULT_FILE"`
-	CacheDir   string        `help:"Writable directory for chart downloads." default:"${defaultCacheDir}" type:"path" env:"HOOKRUNNER_CACHE_DIR"`
+	ResultFile string        `help:"Also write the result document (indented JSON) to this file." env:"HOOKRUNNER_RESULT_FILE"`
+	CacheDir   string        `help:"Writable directory for chart downloads." default:"${defaultCacheDir}" env:"HOOKRUNNER_CACHE_DIR"`
 	ClusterFlags
 	CallbackFlags
 }
@@ -113,30 +116,65 @@ func (f CommonFlags) common(release string) runner.Common {
 	}
 }
 
-// InstallCmd is `hookrunner install RELEASE CHART`.
-type InstallCmd struct {
-	Release string `arg:"" optional:"" help:"Release name." env:"HOOKRUNNER_RELEASE"`
-	Chart   string `arg:"" optional:"" help:"Chart: a directory, a .tgz (or base64 of one), an https URL, oci://…, or a name with --repo." env:"HOOKRUNNER_CHART"`
-	CommonFlags
-
-	CreateNamespace bool `help:"Create the release namespace if it does not exist." env:"HOOKRUNNER_CREATE_NAMESPACE"`
+// ChartFlags say which chart, with which values; shared by install,
+// render and images.
+type ChartFlags struct {
+	Chart string `arg:"" optional:"" help:"Chart: a directory, a .tgz (or base64 of one), an https URL, oci://…, or a name with --repo." env:"HOOKRUNNER_CHART"`
 
 	Version               string `help:"Chart version or constraint (repository and OCI charts)." env:"HOOKRUNNER_CHART_VERSION"`
 	Repo                  string `help:"Chart repository URL; CHART is then a chart name." env:"HOOKRUNNER_REPO"`
 	Username              string `help:"Chart repository or registry user." env:"HOOKRUNNER_USERNAME"`
 	Password              string `help:"Chart repository or registry password (prefer the environment variable)." env:"HOOKRUNNER_PASSWORD"`
-	CAFile                string `name:"ca-file" help:"CA bundle for the chart repository or registry." type:"path" env:"HOOKRUNNER_CA_FILE"`
+	CAFile                string `name:"ca-file" help:"CA bundle for the chart repository or registry." env:"HOOKRUNNER_CA_FILE"`
 	InsecureSkipTLSVerify bool   `name:"insecure-skip-tls-verify" help:"Skip TLS verification of the chart repository or registry." env:"HOOKRUNNER_INSECURE_SKIP_TLS_VERIFY"`
 	PlainHTTP             bool   `help:"Use plain HTTP for the OCI registry." env:"HOOKRUNNER_PLAIN_HTTP"`
-	RegistryConfig        string `help:"Docker config.json with registry credentials." type:"path" env:"HOOKRUNNER_REGISTRY_CONFIG"`
+	RegistryConfig        string `help:"Docker config.json with registry credentials." env:"HOOKRUNNER_REGISTRY_CONFIG"`
 	ChartDigest           string `help:"Refuse the chart unless its digest is this sha256:… (of the .tgz)." env:"HOOKRUNNER_CHART_DIGEST"`
 
-	Values       []string `short:"f" help:"Values YAML file (repeatable)." sep:"none" type:"path" env:"HOOKRUNNER_VALUES"`
-	SecretValues []string `help:"Values YAML file whose strings are secrets, layered after --values (repeatable)." sep:"none" type:"path" env:"HOOKRUNNER_SECRET_VALUES"`
+	Values       []string `short:"f" help:"Values YAML file (repeatable)." sep:"none" env:"HOOKRUNNER_VALUES"`
+	SecretValues []string `help:"Values YAML file whose strings are secrets, layered after --values (repeatable)." sep:"none" env:"HOOKRUNNER_SECRET_VALUES"`
 	Set          []string `help:"Set a value: key=value[,key=value] (repeatable)." sep:"none" env:"HOOKRUNNER_SET"`
 	SetString    []string `help:"Set a string value (repeatable)." sep:"none" env:"HOOKRUNNER_SET_STRING"`
 	SetFile      []string `help:"Set a value from a file: key=path (repeatable)." sep:"none" env:"HOOKRUNNER_SET_FILE"`
 	SetJSON      []string `name:"set-json" help:"Set a JSON value: key=json, or a JSON object (repeatable)." sep:"none" env:"HOOKRUNNER_SET_JSON"`
+
+	ImageRegistryRewrite []string `help:"Rewrite image registries FROM=TO, e.g. docker.io=mirror.example.com/hub; longest FROM wins (repeatable)." sep:"none" env:"HOOKRUNNER_IMAGE_REGISTRY_REWRITE"`
+}
+
+func (f ChartFlags) source(cacheDir string) chart.Source {
+	return chart.Source{
+		Ref:                   f.Chart,
+		Version:               f.Version,
+		RepoURL:               f.Repo,
+		Username:              f.Username,
+		Password:              f.Password,
+		CAFile:                f.CAFile,
+		InsecureSkipTLSVerify: f.InsecureSkipTLSVerify,
+		PlainHTTP:             f.PlainHTTP,
+		RegistryConfig:        f.RegistryConfig,
+		Digest:                f.ChartDigest,
+		CacheDir:              cacheDir,
+	}
+}
+
+func (f ChartFlags) values() chart.Values {
+	return chart.Values{
+		Files:       nonEmpty(f.Values),
+		SecretFiles: nonEmpty(f.SecretValues),
+		Set:         nonEmpty(f.Set),
+		SetString:   nonEmpty(f.SetString),
+		SetFile:     nonEmpty(f.SetFile),
+		SetJSON:     nonEmpty(f.SetJSON),
+	}
+}
+
+// InstallCmd is `hookrunner install RELEASE CHART`.
+type InstallCmd struct {
+	Release string `arg:"" optional:"" help:"Release name." env:"HOOKRUNNER_RELEASE"`
+	ChartFlags
+	CommonFlags
+
+	CreateNamespace bool `help:"Create the release namespace if it does not exist." env:"HOOKRUNNER_CREATE_NAMESPACE"`
 
 	WaitForJobs       bool   `help:"Also wait for Jobs to complete." env:"HOOKRUNNER_WAIT_FOR_JOBS"`
 	RollbackOnFailure bool   `help:"Roll back (or uninstall) when the install or upgrade fails." env:"HOOKRUNNER_ROLLBACK_ON_FAILURE"`
@@ -148,37 +186,19 @@ type InstallCmd struct {
 	OnFailed          string `help:"A release whose every revision failed: auto (reinstall revision 1, else upgrade), reinstall, upgrade or abort." default:"auto" env:"HOOKRUNNER_ON_FAILED"`
 
 	WaitFor          []string      `help:"Wait until a condition holds: '[apiVersion:]Kind/name jsonpath={.status.x} [Operator] [value=V] [namespace=N] [timeout=5m]' (repeatable)." sep:"none" env:"HOOKRUNNER_WAIT_FOR"`
-	WaitForFile      string        `help:"YAML list of wait conditions (kind, name or selector, namespace, jsonPath, operator, value, timeout)." type:"path" env:"HOOKRUNNER_WAIT_FOR_FILE"`
+	WaitForFile      string        `help:"YAML list of wait conditions (kind, name or selector, namespace, jsonPath, operator, value, timeout)." env:"HOOKRUNNER_WAIT_FOR_FILE"`
 	ProgressInterval time.Duration `help:"Interval of the progress line while waiting." default:"10s" env:"HOOKRUNNER_PROGRESS_INTERVAL"`
 	Output           []string      `help:"Output NAME=TEMPLATE, a Go template with sprig, lookup and jsonpath (repeatable)." sep:"none" env:"HOOKRUNNER_OUTPUT"`
-	OutputsFile      string        `help:"YAML map of output name to template." type:"path" env:"HOOKRUNNER_OUTPUTS_FILE"`
+	OutputsFile      string        `help:"YAML map of output name to template." env:"HOOKRUNNER_OUTPUTS_FILE"`
 }
 
 // Run hands the typed spec to the runner.
 func (c *InstallCmd) Run(ctx context.Context, o runner.IO) error {
 	spec := runner.InstallSpec{
-		Common: c.common(c.Release),
-		Chart: chart.Source{
-			Ref:                   c.Chart,
-			Version:               c.Version,
-			RepoURL:               c.Repo,
-			Username:              c.Username,
-			Password:              c.Password,
-			CAFile:                c.CAFile,
-			InsecureSkipTLSVerify: c.InsecureSkipTLSVerify,
-			PlainHTTP:             c.PlainHTTP,
-			RegistryConfig:        c.RegistryConfig,
-			Digest:                c.ChartDigest,
-			CacheDir:              c.CacheDir,
-		},
-		Values: chart.Values{
-			Files:       c.Values,
-			SecretFiles: c.SecretValues,
-			Set:         c.Set,
-			SetString:   c.SetString,
-			SetFile:     c.SetFile,
-			SetJSON:     c.SetJSON,
-		},
+		Common:            c.common(c.Release),
+		Chart:             c.source(c.CacheDir),
+		Values:            c.values(),
+		ImageRewrite:      nonEmpty(c.ImageRegistryRewrite),
 		CreateNamespace:   c.CreateNamespace,
 		WaitForJobs:       c.WaitForJobs,
 		RollbackOnFailure: c.RollbackOnFailure,
@@ -188,13 +208,60 @@ func (c *InstallCmd) Run(ctx context.Context, o runner.IO) error {
 		SkipCRDs:          c.SkipCRDs,
 		HistoryMax:        c.HistoryMax,
 		OnFailed:          c.OnFailed,
-		WaitFor:           c.WaitFor,
+		WaitFor:           nonEmpty(c.WaitFor),
 		WaitForFile:       c.WaitForFile,
 		Progress:          c.ProgressInterval,
-		Outputs:           c.Output,
+		Outputs:           nonEmpty(c.Output),
 		OutputsFile:       c.OutputsFile,
 	}
 	return runner.Install(ctx, spec, o)
+}
+
+// RenderFlags are shared by render and images.
+type RenderFlags struct {
+	Release string `arg:"" optional:"" help:"Release name." default:"release-name" env:"HOOKRUNNER_RELEASE"`
+	ChartFlags
+	Namespace string `short:"n" help:"Release namespace." default:"default" env:"HOOKRUNNER_NAMESPACE"`
+	CacheDir  string `help:"Writable directory for chart downloads." default:"${defaultCacheDir}" env:"HOOKRUNNER_CACHE_DIR"`
+	ClusterFlags
+	Cluster bool `help:"Take capabilities from the cluster (and let lookup work); implied by --kubeconfig."`
+}
+
+func (f RenderFlags) spec() runner.RenderSpec {
+	kubeOpts := kube.Options{
+		Kubeconfig: f.Kubeconfig, Context: f.KubeContext, AllowExecCredentials: f.AllowExecCredentials,
+		QPS: f.QPS, Burst: f.BurstLimit, UserAgent: runner.UserAgent(),
+	}
+	return runner.RenderSpec{
+		Release:      f.Release,
+		Namespace:    f.Namespace,
+		Chart:        f.source(f.CacheDir),
+		Values:       f.values(),
+		ImageRewrite: nonEmpty(f.ImageRegistryRewrite),
+		Kube:         kubeOpts,
+		UseCluster:   f.Cluster || f.Kubeconfig != "",
+	}
+}
+
+// RenderCmd is `hookrunner render RELEASE CHART`.
+type RenderCmd struct {
+	RenderFlags
+}
+
+// Run prints the manifests as `helm template` would.
+func (c *RenderCmd) Run(ctx context.Context, o runner.IO) error {
+	return runner.Render(ctx, c.spec(), o)
+}
+
+// ImagesCmd is `hookrunner images RELEASE CHART`.
+type ImagesCmd struct {
+	RenderFlags
+	Output string `short:"o" help:"Output format: text (one per line) or json." default:"text" enum:"text,json"`
+}
+
+// Run prints every container image the chart would run.
+func (c *ImagesCmd) Run(ctx context.Context, o runner.IO) error {
+	return runner.Images(ctx, c.spec(), c.Output == "json", o)
 }
 
 // UninstallCmd is `hookrunner uninstall RELEASE`.
@@ -241,4 +308,16 @@ func moduleVersion(path string) string {
 		}
 	}
 	return "unknown"
+}
+
+// nonEmpty drops empty entries: an environment variable set to "" (as a
+// chart template often leaves one) means no entry, not an empty one.
+func nonEmpty(list []string) []string {
+	out := list[:0:0]
+	for _, s := range list {
+		if strings.TrimSpace(s) != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -284,3 +284,17 @@ func (s *started) wait(t *testing.T, within time.Duration) run {
 	}
 	return run{}
 }
+
+// writeChart writes files (path → content) under dir.
+func writeChart(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

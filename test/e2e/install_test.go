@@ -291,3 +291,21 @@ func TestUninstall(t *testing.T) {
 		t.Errorf("uninstall in a missing namespace: reason %q", gone.result.Reason)
 	}
 }
+
+// A Job template often leaves variables empty: an empty variable means
+// "not set", never an empty file name or the working directory.
+func TestEmptyEnvironmentVariablesMeanUnset(t *testing.T) {
+	t.Parallel()
+	ns := namespaceFor(t)
+	var env []string
+	for _, name := range []string{"VALUES", "SECRET_VALUES", "SET", "SET_STRING", "SET_FILE", "SET_JSON", "RESULT_FILE",
+		"WAIT_FOR", "WAIT_FOR_FILE", "OUTPUT", "OUTPUTS_FILE", "CALLBACK_URL", "CALLBACK_CURL", "CALLBACK_HEADER",
+		"IMAGE_REGISTRY_REWRITE", "CA_FILE", "REGISTRY_CONFIG", "CHART_DIGEST", "KUBE_CONTEXT", "REPO", "CHART_VERSION"} {
+		env = append(env, "HOOKRUNNER_"+name+"=")
+	}
+	env = append(env, "HOOKRUNNER_RELEASE=web", "HOOKRUNNER_CHART="+webapp, "HOOKRUNNER_NAMESPACE="+ns, "HOOKRUNNER_CREATE_NAMESPACE=true")
+	r := hookrunner(t, env, "install").must(t)
+	if r.result.Release.Status != "deployed" {
+		t.Errorf("%+v", r.result)
+	}
+}

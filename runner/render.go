@@ -1,0 +1,149 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/storage/driver"
+
+	"github.com/hookrunner/hookrunner/chart"
+	"github.com/hookrunner/hookrunner/images"
+	"github.com/hookrunner/hookrunner/kube"
+)
+
+// RenderSpec is everything `hookrunner render` and `hookrunner images` need.
+type RenderSpec struct {
+	Release      string
+	Namespace    string
+	Chart        chart.Source
+	Values       chart.Values
+	ImageRewrite []string
+	// UseCluster takes capabilities (and lookup) from the cluster of Kube;
+	// otherwise rendering is client-only, as `helm template` is.
+	UseCluster bool
+	Kube       kube.Options
+}
+
+// Render writes the chart's manifests to stdout exactly as `helm template`
+// prints them: the manifest, then every hook under its # Source line.
+func Render(ctx context.Context, spec RenderSpec, o IO) error {
+	out, err := render(ctx, spec, o)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(o.Stdout, out)
+	return err
+}
+
+// Images writes the sorted, unique, normalized images the chart would run
+// (after rewrite rules), one per line or as a JSON array.
+func Images(ctx context.Context, spec RenderSpec, asJSON bool, o IO) error {
+	out, err := render(ctx, spec, o)
+	if err != nil {
+		return err
+	}
+	list, err := images.List(out)
+	if err != nil {
+		return &Error{Step: "images", Code: ExitBadInput, Err: err}
+	}
+	if asJSON {
+		return json.NewEncoder(o.Stdout).Encode(list)
+	}
+	for _, ref := range list {
+		if _, err := fmt.Fprintln(o.Stdout, ref); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// render runs a dry-run install and returns what `helm template` prints.
+func render(ctx context.Context, spec RenderSpec, o IO) (string, error) {
+	r := newRun(ctx, "render", Common{Release: spec.Release, Namespace: spec.Namespace}, o)
+	defer r.cancel()
+	var (
+		vals    map[string]any
+		rewrite images.Rules
+		kc      *kube.Config
+		loaded  *chart.Loaded
+	)
+	if err := r.step("validate", ExitBadInput, func() (err error) {
+		r.red.Add(spec.Chart.Password)
+		if err := validateNames(spec.Release, spec.Namespace); err != nil {
+			return err
+		}
+		if err := spec.Chart.Validate(); err != nil {
+			return err
+		}
+		if rewrite, err = images.ParseRules(spec.ImageRewrite); err != nil {
+			return err
+		}
+		var secrets []string
+		vals, secrets, err = spec.Values.Merge()
+		r.red.Add(secrets...)
+		if err != nil || !spec.UseCluster {
+			return err
+		}
+		kc, err = kube.Load(spec.Kube, spec.Namespace)
+		if err == nil {
+			r.red.Add(kc.Secrets()...)
+		}
+		return err
+	}); err != nil {
+		return "", err
+	}
+	if err := r.step("resolve-chart", ExitChart, func() (err error) {
+		loaded, err = chart.Load(spec.Chart)
+		return err
+	}); err != nil {
+		return "", err
+	}
+	var out string
+	err := r.step("render", ExitAction, func() error {
+		cfg := action.NewConfiguration(action.ConfigurationSetLogger(r.helm))
+		in := action.NewInstall(cfg)
+		in.DryRunStrategy = action.DryRunClient
+		if kc != nil {
+			var err error
+			if cfg, err = newHelmConfig(kc, spec.Namespace, r.helm); err != nil {
+				return err
+			}
+			in = action.NewInstall(cfg)
+			in.DryRunStrategy = action.DryRunServer
+			// An installed release renders as its upgrade would, which
+			// also skips the check for resources that already exist.
+			if hist, err := cfg.Releases.History(spec.Release); err == nil && len(hist) > 0 {
+				in.IsUpgrade = true
+			} else if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
+				return err
+			}
+		}
+		in.ReleaseName = spec.Release
+		in.Namespace = spec.Namespace
+		in.Replace = true // render never checks the name, as helm template does not
+		if len(rewrite) > 0 {
+			in.PostRenderer = rewrite
+		}
+		rel, err := in.RunWithContext(r.ctx, loaded.Chart, vals)
+		if err != nil {
+			return err
+		}
+		v1, err := asRelease(rel)
+		if err != nil {
+			return err
+		}
+		var b bytes.Buffer
+		fmt.Fprintln(&b, strings.TrimSpace(v1.Manifest))
+		for _, h := range v1.Hooks {
+			fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", h.Path, h.Manifest)
+		}
+		out = b.String()
+		return nil
+	})
+	return out, err
+}
