@@ -10,9 +10,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -21,6 +23,9 @@ import (
 
 // FieldManager is the server-side apply field manager of every write.
 const FieldManager = "hookrunner"
+
+// DialTimeout bounds one TCP connect to the API server.
+const DialTimeout = 10 * time.Second
 
 // Options say which cluster to talk to and how.
 type Options struct {
@@ -87,6 +92,10 @@ func Load(opts Options, namespace string) (*Config, error) {
 	restConfig.QPS = opts.QPS
 	restConfig.Burst = opts.Burst
 	restConfig.UserAgent = opts.UserAgent
+	// A cluster that drops packets must not hold a run for the kernel's
+	// minutes-long connect timeout: fail the connection, and let the
+	// caller's deadline decide whether to try again.
+	restConfig.Dial = (&net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	c := &Config{loader: loader, rest: restConfig, secrets: credentialStrings(raw), Source: source}
 	c.getter = &Getter{cfg: c}
 	return c, nil

@@ -79,6 +79,9 @@ type InstallSpec struct {
 type UninstallSpec struct {
 	Common
 	KeepHistory bool
+	// IgnoreErrors makes a failed uninstall exit 0 (after reporting it):
+	// a pre-delete hook must never block deleting its wrapper forever.
+	IgnoreErrors bool
 }
 
 // Wait strategies accepted by Common.Wait.

@@ -19,7 +19,12 @@ import (
 func Uninstall(ctx context.Context, spec UninstallSpec, o IO) (err error) {
 	r := newRun(ctx, "uninstall", spec.Common, o)
 	defer r.recoverPanic(&err)
-	return r.finish(r.uninstall(spec))
+	err = r.finish(r.uninstall(spec))
+	if err != nil && spec.IgnoreErrors {
+		r.log.Warn("uninstall failed; exiting 0 because of --on-error=ignore: the target release may be left behind", "error", err.Error())
+		return nil
+	}
+	return err
 }
 
 func (r *run) uninstall(spec UninstallSpec) error {

@@ -268,12 +268,13 @@ func (c *ImagesCmd) Run(ctx context.Context, o runner.IO) error {
 type UninstallCmd struct {
 	Release string `arg:"" optional:"" help:"Release name." env:"HOOKRUNNER_RELEASE"`
 	CommonFlags
-	KeepHistory bool `help:"Keep the release history (status uninstalled)." env:"HOOKRUNNER_KEEP_HISTORY"`
+	KeepHistory bool   `help:"Keep the release history (status uninstalled)." env:"HOOKRUNNER_KEEP_HISTORY"`
+	OnError     string `help:"On failure: fail (exit with the failure's code) or ignore (report it, log a warning, exit 0, so a pre-delete hook never blocks deleting its wrapper)." default:"fail" enum:"fail,ignore" env:"HOOKRUNNER_ON_ERROR"`
 }
 
 // Run hands the typed spec to the runner.
 func (c *UninstallCmd) Run(ctx context.Context, o runner.IO) error {
-	return runner.Uninstall(ctx, runner.UninstallSpec{Common: c.common(c.Release), KeepHistory: c.KeepHistory}, o)
+	return runner.Uninstall(ctx, runner.UninstallSpec{Common: c.common(c.Release), KeepHistory: c.KeepHistory, IgnoreErrors: c.OnError == "ignore"}, o)
 }
 
 // VersionCmd is `hookrunner version`.

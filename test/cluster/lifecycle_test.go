@@ -159,7 +159,7 @@ func TestToolsBuildIsCached(t *testing.T) {
 	if err != nil {
 		t.Fatalf("build.sh: %v\n%s", err, out)
 	}
-	for _, name := range []string{"cluster", "helm4", "helm3"} {
+	for _, name := range []string{"cluster", "helm4", "helm3", "helm30"} {
 		if !strings.Contains(string(out), "tools: "+name+" up to date") {
 			t.Errorf("%s was not found up to date:\n%s", name, out)
 		}

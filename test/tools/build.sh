@@ -67,4 +67,8 @@ for major in 4 3; do
   build "helm$major" "$here/helm" "-s -w -X helm.sh/helm/v$major/internal/version.version=$v" "helm.sh/helm/v$major/cmd/helm"
 done
 
+# Helm 3.0.3, the line ACK's managed Helm runs: the wrapper chart must render
+# there. Its module is of that era (go 1.13) and keeps helm's replaces.
+build helm30 "$here/helm30" "-s -w -X helm.sh/helm/v3/internal/version.version=v3.0.3" helm.sh/helm/v3/cmd/helm
+
 echo "$bin"

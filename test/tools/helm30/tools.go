@@ -1,0 +1,6 @@
+// +build tools
+
+// The blank import keeps the command this module builds in go.mod and go.sum.
+package tools
+
+import _ "helm.sh/helm/v3/cmd/helm"
