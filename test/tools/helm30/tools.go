@@ -1,3 +1,4 @@
+//go:build tools
 // +build tools
 
 // The blank import keeps the command this module builds in go.mod and go.sum.
