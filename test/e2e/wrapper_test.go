@@ -345,12 +345,17 @@ func TestWrapperRestrictedNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := startHookKubelet(t, ns)
-	values := wrapperValues(t, target, nil)
+	values := wrapperValues(t, target, map[string]any{"imageRegistryRewrite": []any{"registry.example.com=mirror.example.com/app"}})
 	if out, err := helmRun(t, "helm4", "install", "wrap", wrapperChart, "-n", ns, "-f", values, "--timeout", "3m"); err != nil {
 		t.Fatalf("helm install into a restricted namespace: %v\n%s\n%s", err, out, k.log())
 	}
 	if status, _ := helmStatus(t, target, "app"); status != "deployed" {
 		t.Errorf("target %q", status)
+	}
+	// The chart's imageRegistryRewrite reached the target's workloads.
+	d, err := client(t).AppsV1().Deployments(target).Get(context.Background(), "app", metav1.GetOptions{})
+	if err != nil || d.Spec.Template.Spec.Containers[0].Image != "mirror.example.com/app/webapp:1.0" {
+		t.Errorf("target image: %v %v", err, d.Spec.Template.Spec.Containers)
 	}
 	// Prove the namespace does enforce: a privileged pod is refused.
 	bad := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "privileged"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
