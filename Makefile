@@ -11,7 +11,7 @@ PKG     := github.com/hookrunner/hookrunner
 LDFLAGS := -s -w -X $(PKG)/runner.Version=$(VERSION) -X $(PKG)/runner.Commit=$(COMMIT)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: all build binary image tools test vet cluster-up cluster-down demo clean
+.PHONY: all build binary image tools test vet fuzz cluster-up cluster-down demo clean
 
 all: build
 
@@ -42,6 +42,14 @@ test: tools vet
 
 vet:
 	$(GO) vet ./...
+
+## fuzz: every fuzz target for FUZZTIME each (not part of make test; seeds run in make test)
+FUZZTIME ?= 5m
+FUZZ_TARGETS := runner/callback:FuzzParseCurl kube:FuzzLoadKubeconfig kube:FuzzParseCondition chart:FuzzSetValues images:FuzzRewrite
+fuzz:
+	for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "== $$fn ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
 
 ## cluster-up / cluster-down: the local control plane in the background (.cluster/)
 cluster-up: tools bin/testcluster

@@ -158,7 +158,7 @@ func decodeBase64(data []byte) ([]byte, bool) {
 	}
 	s := strings.TrimRight(string(compact), "=")
 	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
-		if out, err := enc.DecodeString(s); err == nil {
+		if out, err := enc.DecodeString(s); err == nil && len(out) > 0 {
 			return out, true
 		}
 	}

@@ -2,9 +2,15 @@ package kube
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -18,6 +24,44 @@ import (
 // LeaseDuration is how long a lock outlives a holder that stopped renewing
 // it (a runner killed with SIGKILL). Holders renew every third of it.
 var LeaseDuration = 15 * time.Second
+
+// HolderIdentity names this process in a Lease: host (in a pod, the pod
+// name), process ID and a random suffix.
+func HolderIdentity() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// deadOnThisHost reports whether holder names a process on this host (this
+// pod) that is gone: its PID does not exist, or is this very process (a
+// restarted container reuses PID 1). Such a lease is taken over at once
+// instead of after LeaseDuration. Holders elsewhere are judged by expiry.
+func deadOnThisHost(holder string) bool {
+	parts := strings.Split(holder, "/")
+	host, _ := os.Hostname()
+	if len(parts) != 3 || parts[0] != host {
+		return false
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	if pid == os.Getpid() {
+		return true
+	}
+	if syscall.Kill(pid, 0) == syscall.ESRCH {
+		return true
+	}
+	// A killed process its parent has not reaped yet is a zombie: gone too.
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+}
 
 // LockName is the name of the Lease guarding release.
 func LockName(release string) string { return "hookrunner-" + release }
@@ -56,7 +100,9 @@ func AcquireLock(ctx context.Context, cs kubernetes.Interface, namespace, releas
 	)
 	for {
 		lease, err := l.tryAcquire(ctx, &seenVersion, &seenAt)
-		if err != nil {
+		if err != nil && IsTransient(err) {
+			log.Warn("transient cluster error while taking the lock; retrying", "lease", l.name, "error", err.Error())
+		} else if err != nil {
 			return nil, fmt.Errorf("lock release %s/%s with lease %s: %w", namespace, release, l.name, err)
 		}
 		if lease != nil {
@@ -114,14 +160,14 @@ func (l *Lock) tryAcquire(ctx context.Context, seenVersion *string, seenAt *time
 	}
 	spec := current.Spec
 	free := spec.HolderIdentity == nil || *spec.HolderIdentity == "" || *spec.HolderIdentity == l.holder
-	stale := time.Since(*seenAt) > LeaseDuration ||
+	stale := deadOnThisHost(*spec.HolderIdentity) || time.Since(*seenAt) > LeaseDuration ||
 		(spec.RenewTime != nil && spec.LeaseDurationSeconds != nil &&
 			time.Since(spec.RenewTime.Time) > time.Duration(*spec.LeaseDurationSeconds)*time.Second)
 	if !free && !stale {
 		return nil, nil
 	}
 	if !free {
-		l.log.Warn("taking over a lease its holder stopped renewing", "lease", l.name, "holder", *spec.HolderIdentity)
+		l.log.Warn("taking over the lease of a runner that is gone", "lease", l.name, "holder", *spec.HolderIdentity)
 	}
 	taken := current.DeepCopy()
 	taken.Spec.HolderIdentity = &l.holder

@@ -2,7 +2,9 @@ package kube_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os/exec"
 	"log/slog"
 	"os"
 	"testing"
@@ -141,5 +143,37 @@ func TestLockRenews(t *testing.T) {
 	defer cancel()
 	if _, err := kube.AcquireLock(wait, cs, "lock-renew", "web", "runner-b", quiet); err == nil {
 		t.Fatal("a renewed lease was taken over")
+	}
+}
+
+// A lease whose holder is a process of this host that is gone is taken
+// over at once, not after LeaseDuration.
+func TestLockTakesOverFromDeadLocalHolder(t *testing.T) {
+	cs := setup(t, "lock-dead-local")
+	ctx := context.Background()
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	now := metav1.NewMicroTime(time.Now())
+	lease := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: kube.LockName("web")},
+		Spec: coordinationv1.LeaseSpec{
+			HolderIdentity:       ptr.To(fmt.Sprintf("%s/%d/dead", host, gone.Process.Pid)),
+			LeaseDurationSeconds: ptr.To(int32(15)), AcquireTime: &now, RenewTime: &now,
+		},
+	}
+	if _, err := cs.CoordinationV1().Leases("lock-dead-local").Create(ctx, lease, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	l, err := kube.AcquireLock(ctx, cs, "lock-dead-local", "web", kube.HolderIdentity(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Errorf("waited %s for a dead local holder", waited)
 	}
 }

@@ -46,14 +46,23 @@ const (
 )
 
 // Error is a failed run: the step that failed, the exit code, and the
-// cause. Its message is already free of secrets.
+// cause. Its message is one line free of secrets; the cause stays
+// reachable for errors.Is and errors.As.
 type Error struct {
 	Step string
 	Code int
 	Err  error
+	// msg is the scrubbed one-line message; the cause's own when empty.
+	msg string
 }
 
-func (e *Error) Error() string { return e.Step + ": " + e.Err.Error() }
+func (e *Error) Error() string {
+	if e.msg != "" {
+		return e.Step + ": " + e.msg
+	}
+	return e.Step + ": " + e.Err.Error()
+}
+
 func (e *Error) Unwrap() error { return e.Err }
 
 // ExitCode is the process exit code; kong honours it.
@@ -75,10 +84,12 @@ func classify(ctx context.Context, code int, err error) int {
 		return ExitInterrupted
 	case errors.Is(err, context.DeadlineExceeded):
 		return ExitTimeout
-	case errors.Is(err, errInvalidSpec), errors.Is(err, kube.ErrInvalidKubeconfig), errors.Is(err, kube.ErrInvalidCondition),
+	case errors.Is(err, errInvalidSpec), errors.Is(err, errReleaseTooLarge), errors.Is(err, kube.ErrInvalidKubeconfig), errors.Is(err, kube.ErrInvalidCondition),
 		errors.Is(err, chart.ErrInvalidSource), errors.Is(err, chart.ErrInvalidValues), errors.Is(err, callback.ErrInvalid),
 		errors.Is(err, images.ErrInvalid):
 		return ExitBadInput
+	case errors.Is(err, errUnreachable):
+		return ExitCluster
 	case errors.Is(err, chart.ErrUnavailable), errors.Is(err, chart.ErrDigestMismatch):
 		return ExitChart
 	case errors.As(err, &status) && (apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)):

@@ -27,6 +27,7 @@ func newHelmConfig(kc *kube.Config, namespace string, log slog.Handler) (*action
 	if err := cfg.Init(kc.Getter(), namespace, "secret"); err != nil {
 		return nil, fmt.Errorf("helm configuration: %w", err)
 	}
+	cfg.Releases.Driver = sizeGuard{cfg.Releases.Driver}
 	return cfg, nil
 }
 

@@ -71,7 +71,7 @@ func (r *run) install(spec InstallSpec) (err error) {
 	}()
 	var lock *kube.Lock
 	if err := r.step("lock", ExitCluster, func() (err error) {
-		lock, err = kube.AcquireLock(r.ctx, st.client, spec.Namespace, spec.Release, holderIdentity(), r.log)
+		lock, err = kube.AcquireLock(r.ctx, st.client, spec.Namespace, spec.Release, kube.HolderIdentity(), r.log)
 		return err
 	}); err != nil {
 		return err
@@ -83,19 +83,39 @@ func (r *run) install(spec InstallSpec) (err error) {
 			r.log.Warn("could not release the lock; it expires by itself", "error", err)
 		}
 	}()
-	if err := r.step("inspect", ExitAction, func() error { return r.inspect(spec, &st) }); err != nil {
+	if err := r.step("inspect", ExitAction, func() error {
+		return r.retryTransient("inspect", func() error { return r.inspect(spec, &st) })
+	}); err != nil {
 		return err
 	}
-	if err := r.step("act", ExitAction, func() error { return r.act(spec, &st) }); err != nil {
+	// After a transient failure, inspect and act again: whatever the cut-off
+	// attempt left (a pending or failed revision) is what the next
+	// decision starts from.
+	if err := r.step("act", ExitAction, func() error {
+		first := true
+		return r.retryTransient("act", func() error {
+			if !first {
+				if err := r.inspect(spec, &st); err != nil {
+					return err
+				}
+			}
+			first = false
+			return r.act(spec, &st)
+		})
+	}); err != nil {
 		return err
 	}
 	if len(st.conds) > 0 {
-		if err := r.step("wait", ExitTimeout, func() error { return r.waitFor(spec, &st) }); err != nil {
+		if err := r.step("wait", ExitTimeout, func() error {
+			return r.retryTransient("wait", func() error { return r.waitFor(spec, &st) })
+		}); err != nil {
 			return err
 		}
 	}
 	if len(st.outputs) > 0 {
-		return r.step("outputs", ExitAction, func() error { return r.renderOutputs(&st) })
+		return r.step("outputs", ExitAction, func() error {
+			return r.retryTransient("outputs", func() error { return r.renderOutputs(&st) })
+		})
 	}
 	return nil
 }
@@ -199,14 +219,28 @@ func (r *run) connect(spec InstallSpec, st *installState) error {
 		return fmt.Errorf("%w: kubeconfig %s: %v", kube.ErrInvalidKubeconfig, st.kc.Source, err)
 	}
 	st.cfg, st.client = cfg, client
-	version, err := client.Discovery().ServerVersion()
-	if err != nil {
-		return fmt.Errorf("reach the cluster of %s: %w", st.kc.Source, err)
+	var gitVersion string
+	if err := r.retryTransient("connect", func() error {
+		version, err := client.Discovery().ServerVersion()
+		if err != nil {
+			return fmt.Errorf("reach the cluster of %s: %w", st.kc.Source, err)
+		}
+		gitVersion = version.GitVersion
+		return nil
+	}); err != nil {
+		return err
 	}
-	if c := st.loaded.Chart.Metadata.KubeVersion; c != "" && !chartv2util.IsCompatibleRange(c, version.GitVersion) {
-		return fmt.Errorf("%w: chart %s requires kubeVersion %s, the cluster runs %s", errInvalidSpec, st.loaded.Chart.Name(), c, version.GitVersion)
+	if c := st.loaded.Chart.Metadata.KubeVersion; c != "" && !chartv2util.IsCompatibleRange(c, gitVersion) {
+		return fmt.Errorf("%w: chart %s requires kubeVersion %s, the cluster runs %s", errInvalidSpec, st.loaded.Chart.Name(), c, gitVersion)
 	}
-	_, err = client.CoreV1().Namespaces().Get(r.ctx, spec.Namespace, metav1.GetOptions{})
+	return r.retryTransient("connect", func() error { return r.ensureNamespace(spec, st) })
+}
+
+// ensureNamespace makes sure the release namespace exists, creating it when
+// asked to.
+func (r *run) ensureNamespace(spec InstallSpec, st *installState) error {
+	client := st.client
+	_, err := client.CoreV1().Namespaces().Get(r.ctx, spec.Namespace, metav1.GetOptions{})
 	switch {
 	case err == nil:
 		return nil

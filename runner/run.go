@@ -6,18 +6,16 @@ package runner
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/hookrunner/hookrunner/kube"
 	"github.com/hookrunner/hookrunner/runner/callback"
 )
 
@@ -88,11 +86,19 @@ func (r *run) step(name string, code int, fn func() error) error {
 		r.log.Info("step done", "step", name, "seconds", secs)
 		return nil
 	}
-	e := &Error{Step: name, Code: classify(r.parent, code, err), Err: errors.New(r.oneLine(err))}
-	if e.Code == ExitInterrupted {
-		e.Err = fmt.Errorf("interrupted by signal: %s", e.Err)
+	var inner *Error
+	if errors.As(err, &inner) {
+		return err // a nested step already reported it
 	}
-	r.log.Error("step failed", "step", name, "seconds", secs, "exitCode", e.Code, "error", e.Err.Error())
+	e := &Error{Step: name, Code: classify(r.parent, code, err), Err: err, msg: r.oneLine(err)}
+	if e.Code == ExitInterrupted {
+		e.msg = "interrupted by signal: " + e.msg
+	}
+	if kube.IsTransient(err) && r.ctx.Err() == nil {
+		r.log.Warn("step failed with a transient error", "step", name, "seconds", secs, "error", e.msg)
+	} else {
+		r.log.Error("step failed", "step", name, "seconds", secs, "exitCode", e.Code, "error", e.msg)
+	}
 	return e
 }
 
@@ -113,7 +119,7 @@ func (r *run) finish(err error) error {
 		r.result.Status = StatusSuccess
 	case errors.As(err, &e):
 	default:
-		e = &Error{Step: "run", Code: ExitInternal, Err: errors.New(r.oneLine(err))}
+		e = &Error{Step: "run", Code: ExitInternal, Err: err, msg: r.oneLine(err)}
 	}
 	if e != nil {
 		r.result.Status = StatusFailure
@@ -188,7 +194,7 @@ func (r *run) report() *Error {
 	if err != nil {
 		info.Error = r.oneLine(err)
 		r.log.Error("callback not delivered", "format", info.Format, "id", info.ID, "attempts", d.Attempts, "error", info.Error)
-		return &Error{Step: "report", Code: ExitCallback, Err: errors.New(info.Error)}
+		return &Error{Step: "report", Code: ExitCallback, Err: err, msg: info.Error}
 	}
 	r.log.Info("callback delivered", "format", info.Format, "id", info.ID, "status", r.result.Status, "attempts", d.Attempts, "seconds", seconds(time.Since(t0)))
 	return nil
@@ -202,16 +208,7 @@ func (r *run) recoverPanic(errp *error) {
 		return
 	}
 	r.log.Debug("panic", "stack", string(debug.Stack()))
-	*errp = r.finish(&Error{Step: "internal", Code: ExitInternal, Err: errors.New(r.red.String(fmt.Sprintf("panic: %v (a bug: please report it)", p)))})
-}
-
-// holderIdentity names this runner in the release Lease: the pod (host)
-// name, the process ID and a random suffix.
-func holderIdentity() string {
-	host, _ := os.Hostname()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
+	*errp = r.finish(&Error{Step: "internal", Code: ExitInternal, Err: fmt.Errorf("panic: %v", p), msg: r.oneLine(fmt.Errorf("panic: %v (a bug: please report it)", p))})
 }
 
 func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
@@ -225,5 +222,5 @@ func ReportBadInput(err error, c Common, cb callback.Config, o IO) error {
 	if cerr := r.setupCallback(cb, c); cerr != nil {
 		r.log.Warn("no callback: its settings are invalid too", "error", r.oneLine(cerr))
 	}
-	return r.finish(&Error{Step: "parse", Code: ExitBadInput, Err: errors.New(r.oneLine(err))})
+	return r.finish(&Error{Step: "parse", Code: ExitBadInput, Err: err, msg: r.oneLine(err)})
 }

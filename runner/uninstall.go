@@ -50,10 +50,12 @@ func (r *run) uninstall(spec UninstallSpec) error {
 		if client, err = kubernetes.NewForConfig(kc.REST()); err != nil {
 			return fmt.Errorf("%w: kubeconfig %s: %v", kube.ErrInvalidKubeconfig, kc.Source, err)
 		}
-		if _, err := client.Discovery().ServerVersion(); err != nil {
-			return fmt.Errorf("reach the cluster of %s: %w", kc.Source, err)
-		}
-		return nil
+		return r.retryTransient("connect", func() error {
+			if _, err := client.Discovery().ServerVersion(); err != nil {
+				return fmt.Errorf("reach the cluster of %s: %w", kc.Source, err)
+			}
+			return nil
+		})
 	}); err != nil {
 		return err
 	}
@@ -65,7 +67,7 @@ func (r *run) uninstall(spec UninstallSpec) error {
 	}
 	var lock *kube.Lock
 	if err := r.step("lock", ExitCluster, func() (err error) {
-		lock, err = kube.AcquireLock(r.ctx, client, spec.Namespace, spec.Release, holderIdentity(), r.log)
+		lock, err = kube.AcquireLock(r.ctx, client, spec.Namespace, spec.Release, kube.HolderIdentity(), r.log)
 		return err
 	}); err != nil {
 		return err
@@ -87,9 +89,10 @@ func (r *run) uninstall(spec UninstallSpec) error {
 				r.result.Release = releaseInfo(rel)
 			}
 		}
-		d, _ := r.ctx.Deadline()
-		un := newUninstall(r.ctx, cfg, spec.Wait, time.Until(d), spec.KeepHistory)
-		err = runUninstall(r.ctx, un, spec.Release)
+		err = r.retryTransient("act", func() error {
+			d, _ := r.ctx.Deadline()
+			return runUninstall(r.ctx, newUninstall(r.ctx, cfg, spec.Wait, time.Until(d), spec.KeepHistory), spec.Release)
+		})
 		if errors.Is(err, driver.ErrReleaseNotFound) {
 			r.result.Reason = fmt.Sprintf("release %s not found in namespace %s", spec.Release, spec.Namespace)
 			r.log.Info("nothing to uninstall", "reason", r.result.Reason)

@@ -44,12 +44,18 @@ func (c *CLI) io() runner.IO {
 	case "text":
 		json = false
 	}
+	termLog := c.TerminationLog
+	if termLog == "" { // the command line did not parse
+		if termLog = os.Getenv("HOOKRUNNER_TERMINATION_LOG"); termLog == "" {
+			termLog = "/dev/termination-log"
+		}
+	}
 	return runner.IO{
 		Stdout:         os.Stdout,
 		Stderr:         os.Stderr,
 		JSONLogs:       json,
 		Debug:          c.Debug,
-		TerminationLog: c.TerminationLog,
+		TerminationLog: termLog,
 	}
 }
 

@@ -367,3 +367,78 @@ func TestSecretsCoverQueryAndHeaders(t *testing.T) {
 		t.Errorf("Content-Type treated as a secret: %q", got)
 	}
 }
+
+// A receiver that resets connections: retried like any network error.
+func TestConnectionResetIsRetried(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	accepted := 0
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			accepted++
+			n := accepted
+			mu.Unlock()
+			if n < 3 {
+				conn.(*net.TCPConn).SetLinger(0) // RST on close
+				conn.Close()
+				continue
+			}
+			go http.Serve(&oneConn{conn: conn}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		}
+	}()
+	s, err := New(Config{URL: "http://" + ln.Addr().String() + "/s", ID: "id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.backoff = noWait
+	d, err := s.Send(context.Background(), Signal{Success: true})
+	if err != nil || d.Attempts != 3 {
+		t.Errorf("attempts %d, err %v; want success on the third", d.Attempts, err)
+	}
+}
+
+// oneConn is a listener that yields one connection.
+type oneConn struct {
+	conn net.Conn
+	done bool
+}
+
+func (l *oneConn) Accept() (net.Conn, error) {
+	if l.done {
+		select {} // block: http.Serve keeps serving the one connection
+	}
+	l.done = true
+	return l.conn, nil
+}
+func (l *oneConn) Close() error   { return nil }
+func (l *oneConn) Addr() net.Addr { return l.conn.LocalAddr() }
+
+// A redirect to another host is not followed: the signal and its headers
+// never reach the other host.
+func TestRedirectToAnotherHostNotFollowed(t *testing.T) {
+	other := newReceiver(t)
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/stolen", http.StatusTemporaryRedirect)
+	}))
+	defer redirect.Close()
+	s, err := New(Config{URL: redirect.URL + "/s", Headers: []string{"x-acs-token: secret-tok"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Send(context.Background(), Signal{Success: true})
+	if err == nil || d.Attempts != 1 || !strings.Contains(err.Error(), "redirects are not followed") {
+		t.Errorf("attempts %d, err %v", d.Attempts, err)
+	}
+	if got := other.requests(); len(got) != 0 {
+		t.Errorf("the other host got %d requests", len(got))
+	}
+}

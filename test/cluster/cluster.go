@@ -78,6 +78,10 @@ type Cluster struct {
 	token  string
 	caData []byte
 	procs  []*process // in start order
+
+	// apiserver restarts with the same binary and arguments.
+	apiserverBin  string
+	apiserverArgs []string
 }
 
 // ToolsBin returns the directory with the control-plane binaries:
@@ -174,8 +178,9 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		return err
 	}
 
-	if err := c.run("kube-apiserver", bin("kube-apiserver"),
-		"--etcd-servers="+etcdURL,
+	c.apiserverBin = bin("kube-apiserver")
+	c.apiserverArgs = []string{
+		"--etcd-servers=" + etcdURL,
 		"--cert-dir="+pki(""),
 		"--secure-port="+strconv.Itoa(ports[2]), "--bind-address=127.0.0.1",
 		"--service-account-issuer=https://kubernetes.default.svc",
@@ -186,11 +191,8 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--allow-privileged=true",
 		"--enable-priority-and-fairness=false", // no request queueing: benchmarks measure hookrunner, not APF
-	); err != nil {
-		return err
 	}
-	header := http.Header{"Authorization": {"Bearer " + c.token}}
-	if err := c.waitHTTP(ctx, "kube-apiserver", c.Host+"/readyz", header, "ok"); err != nil {
+	if err := c.StartAPIServer(ctx); err != nil {
 		return err
 	}
 	if c.caData, err = os.ReadFile(pki("apiserver.crt")); err != nil {
@@ -259,6 +261,30 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		_, err = client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err == nil, nil
 	})
+}
+
+// StartAPIServer starts kube-apiserver (again, after StopAPIServer) on the
+// same port with the same state, and waits until it is ready.
+func (c *Cluster) StartAPIServer(ctx context.Context) error {
+	if err := c.run("kube-apiserver", c.apiserverBin, c.apiserverArgs...); err != nil {
+		return err
+	}
+	header := http.Header{"Authorization": {"Bearer " + c.token}}
+	return c.waitHTTP(ctx, "kube-apiserver", c.Host+"/readyz", header, "ok")
+}
+
+// StopAPIServer kills kube-apiserver (SIGKILL: it may ignore SIGTERM for a
+// minute), leaving etcd and the other components running: clients see an
+// outage until StartAPIServer.
+func (c *Cluster) StopAPIServer() error {
+	for i, p := range c.procs {
+		if p.name == "kube-apiserver" && p.running() {
+			err := p.stop(0)
+			c.procs = append(c.procs[:i], c.procs[i+1:]...)
+			return err
+		}
+	}
+	return errors.New("kube-apiserver is not running")
 }
 
 // fakeNode is a Node that kwok manages, large enough for any chart and with

@@ -84,7 +84,9 @@ func (p *process) stop(grace time.Duration) error {
 		return nil
 	}
 	pgid := p.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	if grace > 0 {
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	}
 	select {
 	case <-p.exited:
 	case <-time.After(grace):

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"sync"
@@ -26,6 +27,12 @@ var (
 // binaries that were never built make those tests skip instead, and under
 // CI=true they fail too.
 func Main(m *testing.M) int {
+	// Fuzzing (go test -fuzz) exercises pure functions, in worker
+	// processes that each run TestMain: no cluster for those.
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		return m.Run()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	start := time.Now()
 	c, err := Start(ctx, Options{})

@@ -35,6 +35,7 @@ type hookKubelet struct {
 	mu     sync.Mutex
 	ran    map[string]bool
 	logs   map[string]string // pod name → stderr of its run
+	specs  []corev1.PodSpec  // of every pod run
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -84,6 +85,13 @@ func (k *hookKubelet) loop(ctx context.Context) {
 	}
 }
 
+// podSpecs returns the specs of the pods run so far.
+func (k *hookKubelet) podSpecs() []corev1.PodSpec {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]corev1.PodSpec{}, k.specs...)
+}
+
 // log returns the stderr of every pod run so far, for failure messages.
 func (k *hookKubelet) log() string {
 	k.mu.Lock()
@@ -101,6 +109,9 @@ func (k *hookKubelet) log() string {
 }
 
 func (k *hookKubelet) run(ctx context.Context, pod *corev1.Pod) {
+	k.mu.Lock()
+	k.specs = append(k.specs, *pod.Spec.DeepCopy())
+	k.mu.Unlock()
 	ctr := pod.Spec.Containers[0]
 	root, err := os.MkdirTemp("", "hook-pod-")
 	if err != nil {

@@ -357,6 +357,18 @@ func TestWrapperRestrictedNamespace(t *testing.T) {
 	if err != nil || d.Spec.Template.Spec.Containers[0].Image != "mirror.example.com/app/webapp:1.0" {
 		t.Errorf("target image: %v %v", err, d.Spec.Template.Spec.Containers)
 	}
+	// The hook pods ran restricted, with a read-only root filesystem.
+	specs := k.podSpecs()
+	if len(specs) == 0 {
+		t.Fatal("no hook pod ran")
+	}
+	for _, spec := range specs {
+		sc := spec.Containers[0].SecurityContext
+		if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			spec.SecurityContext == nil || spec.SecurityContext.RunAsUser == nil || *spec.SecurityContext.RunAsUser != 65532 {
+			t.Errorf("hook pod security: %+v / %+v", spec.SecurityContext, sc)
+		}
+	}
 	// Prove the namespace does enforce: a privileged pod is refused.
 	bad := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "privileged"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
 		Name: "c", Image: "x", SecurityContext: &corev1.SecurityContext{Privileged: new(true)}}}}}
