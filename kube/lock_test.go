@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os/exec"
 	"log/slog"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 

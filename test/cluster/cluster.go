@@ -181,12 +181,12 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 	c.apiserverBin = bin("kube-apiserver")
 	c.apiserverArgs = []string{
 		"--etcd-servers=" + etcdURL,
-		"--cert-dir="+pki(""),
-		"--secure-port="+strconv.Itoa(ports[2]), "--bind-address=127.0.0.1",
+		"--cert-dir=" + pki(""),
+		"--secure-port=" + strconv.Itoa(ports[2]), "--bind-address=127.0.0.1",
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file="+pki("sa.pub"),
-		"--service-account-signing-key-file="+pki("sa.key"),
-		"--token-auth-file="+pki("tokens.csv"),
+		"--service-account-key-file=" + pki("sa.pub"),
+		"--service-account-signing-key-file=" + pki("sa.key"),
+		"--token-auth-file=" + pki("tokens.csv"),
 		"--authorization-mode=RBAC",
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--allow-privileged=true",

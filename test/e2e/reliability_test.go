@@ -3,12 +3,12 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
-	"io"
 	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
 	mathrand "math/rand/v2"
 	"os"
 	"path/filepath"
