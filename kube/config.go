@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -80,6 +81,9 @@ func Load(opts Options, namespace string) (*Config, error) {
 		}
 	}
 	if err := checkContext(raw, opts, source); err != nil {
+		return nil, err
+	}
+	if err := checkFiles(raw, source); err != nil {
 		return nil, err
 	}
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: opts.Context}
@@ -202,14 +206,52 @@ func checkContext(cfg *clientcmdapi.Config, opts Options, source string) error {
 	return nil
 }
 
+// maxReferencedFile bounds a file a kubeconfig names (token, certificate,
+// key): client-go reads such files whole.
+const maxReferencedFile = 1 << 20
+
+// checkFiles refuses a kubeconfig naming a file that is not a regular file
+// of reasonable size: a token file of /dev/zero would have client-go read
+// forever.
+func checkFiles(cfg *clientcmdapi.Config, source string) error {
+	check := func(what, path string) error {
+		if path == "" {
+			return nil
+		}
+		info, err := os.Stat(path)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%w: kubeconfig %s: %s %s: %v", ErrInvalidKubeconfig, source, what, path, errors.Unwrap(err))
+		case !info.Mode().IsRegular():
+			return fmt.Errorf("%w: kubeconfig %s: %s %s is not a regular file", ErrInvalidKubeconfig, source, what, path)
+		case info.Size() > maxReferencedFile:
+			return fmt.Errorf("%w: kubeconfig %s: %s %s is larger than 1 MiB", ErrInvalidKubeconfig, source, what, path)
+		}
+		return nil
+	}
+	for name, a := range cfg.AuthInfos {
+		for what, path := range map[string]string{"tokenFile": a.TokenFile, "client-certificate": a.ClientCertificate, "client-key": a.ClientKey} {
+			if err := check(fmt.Sprintf("user %q %s", name, what), path); err != nil {
+				return err
+			}
+		}
+	}
+	for name, c := range cfg.Clusters {
+		if err := check(fmt.Sprintf("cluster %q certificate-authority", name), c.CertificateAuthority); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // credentialStrings lists every credential in cfg.
 func credentialStrings(cfg *clientcmdapi.Config) []string {
 	var out []string
 	for _, a := range cfg.AuthInfos {
 		out = append(out, a.Token, a.Password, string(a.ClientKeyData))
 		if a.TokenFile != "" {
-			if data, err := os.ReadFile(a.TokenFile); err == nil {
-				out = append(out, strings.TrimSpace(string(data)))
+			if token, ok := readSmallFile(a.TokenFile); ok {
+				out = append(out, token)
 			}
 		}
 		if a.AuthProvider != nil {
@@ -224,6 +266,24 @@ func credentialStrings(cfg *clientcmdapi.Config) []string {
 		}
 	}
 	return out
+}
+
+// readSmallFile reads a regular file of at most 64 KiB: a token file that
+// names a device or a FIFO must not hang or exhaust the run.
+func readSmallFile(path string) (string, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		return "", false
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSpace(string(data)), true
 }
 
 // inClusterConfig describes the pod's ServiceAccount as a kubeconfig, so the

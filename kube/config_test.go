@@ -107,3 +107,26 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// Found by fuzzing: a kubeconfig naming /dev/zero as its token file would
+// have client-go read until the process is killed. Such files are refused.
+func TestLoadRefusesHostileReferencedFiles(t *testing.T) {
+	for name, user := range map[string]string{
+		"token-device":   "{tokenFile: /dev/zero}",
+		"token-missing":  "{tokenFile: /no/token}",
+		"cert-directory": "{client-certificate: /tmp, client-key: /tmp}",
+	} {
+		t.Run(name, func(t *testing.T) {
+			kc := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://x\"}}]\n" +
+				"users: [{name: u, user: " + user + "}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n"
+			path := filepath.Join(t.TempDir(), "kubeconfig")
+			if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(Options{Kubeconfig: path}, "default")
+			if !errors.Is(err, ErrInvalidKubeconfig) || !strings.Contains(err.Error(), `user "u"`) {
+				t.Errorf("err = %v", err)
+			}
+		})
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -17,6 +19,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	defer profile()()
 	var cli CLI
 	parser := kong.Must(&cli,
 		kong.Name("hookrunner"),
@@ -60,3 +63,25 @@ func (c *CLI) io() runner.IO {
 }
 
 func defaultCacheDir() string { return os.TempDir() + "/hookrunner" }
+
+// profile writes CPU and heap profiles to $HOOKRUNNER_PPROF_DIR when it is
+// set, for benchmarks; the returned function finishes them.
+func profile() func() {
+	dir := os.Getenv("HOOKRUNNER_PPROF_DIR")
+	if dir == "" {
+		return func() {}
+	}
+	cpu, err := os.Create(filepath.Join(dir, "cpu.pprof"))
+	if err != nil {
+		return func() {}
+	}
+	_ = pprof.StartCPUProfile(cpu)
+	return func() {
+		pprof.StopCPUProfile()
+		cpu.Close()
+		if heap, err := os.Create(filepath.Join(dir, "heap.pprof")); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(heap, 0)
+			heap.Close()
+		}
+	}
+}
