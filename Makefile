@@ -11,7 +11,7 @@ PKG     := github.com/hookrunner/hookrunner
 LDFLAGS := -s -w -X $(PKG)/runner.Version=$(VERSION) -X $(PKG)/runner.Commit=$(COMMIT)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: all build binary image tools test vet fuzz cluster-up cluster-down demo clean
+.PHONY: all build binary image tools test vet fuzz bench cluster-up cluster-down demo clean
 
 all: build
 
@@ -50,6 +50,12 @@ fuzz:
 	for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$fn ($$pkg) for $(FUZZTIME)"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
+
+## bench: hookrunner vs the helm CLI and the client-go limit; writes docs/benchmarks.md and .png (not part of make test)
+BENCH_RUNS ?= 5
+BENCH_SIZES ?= 10,300,1000,3000
+bench: tools
+	$(GO) run ./test/cmd/bench -runs $(BENCH_RUNS) -sizes $(BENCH_SIZES) -out docs
 
 ## cluster-up / cluster-down: the local control plane in the background (.cluster/)
 cluster-up: tools bin/testcluster

@@ -1,0 +1,413 @@
+// Command bench measures hookrunner against the real helm v4 CLI and the
+// raw client-go limit on the local control plane, and writes
+// docs/benchmarks.md and docs/benchmarks.png. `make bench` runs it.
+//
+// Tools run interleaved (A B C D A B C D …): one warm-up round, then
+// -runs counted rounds; medians and min–max are reported. Each process is
+// started through test/cmd/measure, so its peak RSS comes from its own
+// rusage.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/hookrunner/hookrunner/test/cluster"
+)
+
+var (
+	runs    = flag.Int("runs", 5, "counted runs per tool and size")
+	sizesF  = flag.String("sizes", "10,300,1000,3000", "object counts")
+	outDir  = flag.String("out", "docs", "where benchmarks.md and benchmarks.png go")
+	repo    = flag.String("repo", ".", "the work tree")
+	workDir string
+)
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// tool is one way of installing a chart of n objects into a namespace.
+type tool struct {
+	name      string
+	install   func(ns string, n int) []string // argv
+	uninstall func(ns string) []string        // nil: not measured
+}
+
+// sample is one measured run.
+type sample struct {
+	Wall     float64
+	RSSMB    float64
+	Requests float64
+}
+
+type env struct {
+	c          *cluster.Cluster
+	cs         kubernetes.Interface
+	hookrunner string
+	helm       string
+	measure    string
+	raw        string
+	chart      string
+	metrics    *http.Client
+}
+
+func run() error {
+	var err error
+	if workDir, err = os.MkdirTemp("", "hookrunner-bench-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(workDir)
+	root, _ := filepath.Abs(*repo)
+	e := &env{
+		hookrunner: filepath.Join(workDir, "hookrunner"),
+		measure:    filepath.Join(workDir, "measure"),
+		raw:        filepath.Join(workDir, "rawcreate"),
+		chart:      filepath.Join(root, "test/testdata/charts/bulk"),
+	}
+	for bin, pkg := range map[string]string{e.hookrunner: "./cmd/hookrunner", e.measure: "./test/cmd/measure", e.raw: "./test/cmd/rawcreate"} {
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg)
+		cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	toolsBin, err := cluster.ToolsBin()
+	if err != nil {
+		return err
+	}
+	e.helm = filepath.Join(toolsBin, "helm4")
+	fmt.Fprintln(os.Stderr, "bench: starting the control plane")
+	if e.c, err = cluster.Start(context.Background(), cluster.Options{}); err != nil {
+		return err
+	}
+	defer e.c.Close()
+	if e.cs, err = e.c.Client(); err != nil {
+		return err
+	}
+	e.metrics = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback test cluster
+
+	var sizes []int
+	for _, s := range strings.Split(*sizesF, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return err
+		}
+		sizes = append(sizes, n)
+	}
+	set := func(n int) []string {
+		return []string{"--set", fmt.Sprintf("count=%d", n), "--set", "deployment=false"}
+	}
+	tools := []tool{
+		{name: "hookrunner", install: func(ns string, n int) []string {
+			return append([]string{e.hookrunner, "install", "b", e.chart, "-n", ns, "--create-namespace", "--log-format", "json"}, set(n)...)
+		}, uninstall: func(ns string) []string { return []string{e.hookrunner, "uninstall", "b", "-n", ns, "--log-format", "json"} }},
+		{name: "helm", install: func(ns string, n int) []string {
+			return append([]string{e.helm, "install", "b", e.chart, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m"}, set(n)...)
+		}, uninstall: func(ns string) []string { return []string{e.helm, "uninstall", "b", "-n", ns, "--wait"} }},
+		{name: "helm --qps 100", install: func(ns string, n int) []string {
+			return append([]string{e.helm, "install", "b", e.chart, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m", "--qps", "100", "--burst-limit", "200"}, set(n)...)
+		}},
+		{name: "client-go limit", install: func(ns string, n int) []string {
+			return []string{e.raw, "-n", strconv.Itoa(n), "-namespace", ns}
+		}},
+	}
+	results := map[string]map[int][]sample{}   // tool → size → samples
+	uninstalls := map[string]map[int][]sample{} // tool → size → samples
+	for _, t := range tools {
+		results[t.name] = map[int][]sample{}
+		uninstalls[t.name] = map[int][]sample{}
+	}
+	seq := 0
+	for _, n := range sizes {
+		for round := 0; round <= *runs; round++ {
+			for _, t := range tools {
+				seq++
+				ns := fmt.Sprintf("b%d-%d", n, seq)
+				s, err := e.measureRun(t.install(ns, n))
+				if err != nil {
+					return fmt.Errorf("%s install of %d: %w", t.name, n, err)
+				}
+				var u sample
+				if t.uninstall != nil {
+					if u, err = e.measureRun(t.uninstall(ns)); err != nil {
+						return fmt.Errorf("%s uninstall of %d: %w", t.name, n, err)
+					}
+				}
+				_ = e.cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+				label := "warm-up"
+				if round > 0 {
+					label = "counted"
+					results[t.name][n] = append(results[t.name][n], s)
+					if t.uninstall != nil {
+						uninstalls[t.name][n] = append(uninstalls[t.name][n], u)
+					}
+				}
+				fmt.Fprintf(os.Stderr, "bench: %-16s %5d objects %s: %.2fs %.0f MB %0.f requests\n", t.name, n, label, s.Wall, s.RSSMB, s.Requests)
+			}
+		}
+	}
+	callback, err := e.callbackLatency()
+	if err != nil {
+		return err
+	}
+	cold, err := e.coldStart()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		return err
+	}
+	if err := writePlot(filepath.Join(*outDir, "benchmarks.png"), tools, sizes, results); err != nil {
+		return err
+	}
+	return writeReport(filepath.Join(*outDir, "benchmarks.md"), e, tools, sizes, results, uninstalls, callback, cold)
+}
+
+// requestCount is the API server's total of served requests.
+func (e *env) requestCount() float64 {
+	req, _ := http.NewRequest(http.MethodGet, e.c.Host+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+e.c.RESTConfig().BearerToken)
+	resp, err := e.metrics.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	total := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+			total += v
+		}
+	}
+	return total
+}
+
+// measureRun runs argv through measure with the cluster's kubeconfig.
+func (e *env) measureRun(argv []string) (sample, error) {
+	before := e.requestCount()
+	cmd := exec.Command(e.measure, append([]string{"-stderr", filepath.Join(workDir, "last.stderr"), "--"}, argv...)...)
+	home := filepath.Join(workDir, "home")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "KUBECONFIG=" + e.c.Kubeconfig,
+		"HELM_CACHE_HOME=" + home + "/cache", "HELM_CONFIG_HOME=" + home + "/config", "HELM_DATA_HOME=" + home + "/data"}
+	out, err := cmd.Output()
+	if err != nil {
+		return sample{}, err
+	}
+	var m struct {
+		WallSeconds float64 `json:"wallSeconds"`
+		MaxRSSKB    float64 `json:"maxRSSKB"`
+		ExitCode    int     `json:"exitCode"`
+	}
+	if err := json.Unmarshal(out, &m); err != nil {
+		return sample{}, err
+	}
+	if m.ExitCode != 0 {
+		tail, _ := os.ReadFile(filepath.Join(workDir, "last.stderr"))
+		if len(tail) > 2000 {
+			tail = tail[len(tail)-2000:]
+		}
+		return sample{}, fmt.Errorf("exit %d: %s", m.ExitCode, tail)
+	}
+	return sample{Wall: m.WallSeconds, RSSMB: m.MaxRSSKB / 1024, Requests: e.requestCount() - before - 1}, nil
+}
+
+// callbackLatency measures, for counted runs, the time from a watched
+// condition becoming true (a ConfigMap created) to the callback arriving.
+func (e *env) callbackLatency() ([]float64, error) {
+	got := make(chan time.Time, 1)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- time.Now()
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer rcv.Close()
+	var out []float64
+	for i := 0; i <= *runs; i++ {
+		ns := fmt.Sprintf("cb-%d", i)
+		cmd := exec.Command(e.hookrunner, "install", "b", e.chart, "-n", ns, "--create-namespace", "--set", "count=1", "--set", "deployment=false",
+			"--wait-for", "ConfigMap/flag", "--callback-url", rcv.URL, "--log-format", "json")
+		cmd.Env = []string{"KUBECONFIG=" + e.c.Kubeconfig, "HOME=" + workDir}
+		var stderr lockedBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		deadline := time.Now().Add(time.Minute)
+		for !strings.Contains(stderr.String(), `"step":"act"`) {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				return nil, fmt.Errorf("callback run did not reach the wait: %s", stderr.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond) // the watch is established
+		created := time.Now()
+		if _, err := e.cs.CoreV1().ConfigMaps(ns).Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "flag"}}, metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+		select {
+		case at := <-got:
+			if i > 0 {
+				out = append(out, at.Sub(created).Seconds()*1000)
+			}
+		case <-time.After(30 * time.Second):
+			return nil, fmt.Errorf("no callback")
+		}
+		_ = cmd.Wait()
+		_ = e.cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	}
+	return out, nil
+}
+
+type lockedBuffer struct {
+	mu  chan struct{}
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) lock() {
+	if b.mu == nil {
+		b.mu = make(chan struct{}, 1)
+	}
+	b.mu <- struct{}{}
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.lock()
+	defer func() { <-b.mu }()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.lock()
+	defer func() { <-b.mu }()
+	return b.buf.String()
+}
+
+// coldStart measures, for hookrunner and helm, the time from starting the
+// process to its first API request, against a local TLS endpoint that
+// records the first request and answers 503.
+func (e *env) coldStart() (map[string][]float64, error) {
+	first := make(chan time.Time, 16)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case first <- time.Now():
+		default:
+		}
+		http.Error(w, "benchmark endpoint", http.StatusServiceUnavailable)
+	}))
+	srv.StartTLS()
+	defer srv.Close()
+	kc := filepath.Join(workDir, "cold.kubeconfig")
+	content := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: %q, insecure-skip-tls-verify: true}}]\n"+
+		"users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n", srv.URL)
+	if err := os.WriteFile(kc, []byte(content), 0o600); err != nil {
+		return nil, err
+	}
+	argv := map[string][]string{
+		"hookrunner": {e.hookrunner, "install", "b", e.chart, "-n", "cold", "--set", "count=10", "--set", "deployment=false", "--timeout", "2s"},
+		"helm":       {e.helm, "install", "b", e.chart, "-n", "cold", "--set", "count=10", "--set", "deployment=false"},
+	}
+	out := map[string][]float64{}
+	for i := 0; i <= *runs; i++ {
+		for _, name := range []string{"hookrunner", "helm"} {
+			for len(first) > 0 {
+				<-first
+			}
+			cmd := exec.Command(argv[name][0], argv[name][1:]...)
+			cmd.Env = []string{"KUBECONFIG=" + kc, "HOME=" + workDir, "HELM_CACHE_HOME=" + workDir + "/cache", "HELM_CONFIG_HOME=" + workDir + "/config"}
+			started := time.Now()
+			if err := cmd.Start(); err != nil {
+				return nil, err
+			}
+			select {
+			case at := <-first:
+				if i > 0 {
+					out[name] = append(out[name], at.Sub(started).Seconds()*1000)
+				}
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				_ = cmd.Wait()
+				return nil, fmt.Errorf("%s made no request", name)
+			}
+			cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}
+	return out, nil
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64{}, xs...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func minMax(xs []float64) (float64, float64) {
+	s := append([]float64{}, xs...)
+	sort.Float64s(s)
+	return s[0], s[len(s)-1]
+}
+
+func pick(samples []sample, f func(sample) float64) []float64 {
+	out := make([]float64, len(samples))
+	for i, s := range samples {
+		out[i] = f(s)
+	}
+	return out
+}
+
+func wall(s sample) float64     { return s.Wall }
+func rss(s sample) float64      { return s.RSSMB }
+func requests(s sample) float64 { return s.Requests }
+
+func machine() string {
+	cpus := runtime.NumCPU()
+	mem := ""
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		mem = strings.Fields(strings.SplitN(string(data), "\n", 2)[0])[1]
+	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	memGiB, _ := strconv.ParseFloat(mem, 64)
+	return fmt.Sprintf("%d CPUs, %.0f GiB memory, Linux %s, %s", cpus, memGiB/1024/1024, strings.TrimSpace(string(kernel)), runtime.Version())
+}
+
+func (e *env) versions() string {
+	out, _ := exec.Command(e.hookrunner, "version").Output()
+	helm, _ := exec.Command(e.helm, "version", "--short").Output()
+	return fmt.Sprintf("%s; helm CLI %s; kube-apiserver %s (local control plane, kwok nodes)", strings.TrimSpace(string(out)), strings.TrimSpace(string(helm)), cluster.KubeVersion)
+}
