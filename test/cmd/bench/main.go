@@ -125,7 +125,9 @@ func run() error {
 	tools := []tool{
 		{name: "hookrunner", install: func(ns string, n int) []string {
 			return append([]string{e.hookrunner, "install", "b", e.chart, "-n", ns, "--create-namespace", "--log-format", "json"}, set(n)...)
-		}, uninstall: func(ns string) []string { return []string{e.hookrunner, "uninstall", "b", "-n", ns, "--log-format", "json"} }},
+		}, uninstall: func(ns string) []string {
+			return []string{e.hookrunner, "uninstall", "b", "-n", ns, "--log-format", "json"}
+		}},
 		{name: "helm", install: func(ns string, n int) []string {
 			return append([]string{e.helm, "install", "b", e.chart, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m"}, set(n)...)
 		}, uninstall: func(ns string) []string { return []string{e.helm, "uninstall", "b", "-n", ns, "--wait"} }},
@@ -136,7 +138,7 @@ func run() error {
 			return []string{e.raw, "-n", strconv.Itoa(n), "-namespace", ns}
 		}},
 	}
-	results := map[string]map[int][]sample{}   // tool → size → samples
+	results := map[string]map[int][]sample{}    // tool → size → samples
 	uninstalls := map[string]map[int][]sample{} // tool → size → samples
 	for _, t := range tools {
 		results[t.name] = map[int][]sample{}
