@@ -2,6 +2,7 @@ package images
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/distribution/reference"
@@ -28,7 +29,7 @@ func FuzzRewrite(f *testing.F) {
 		if out == ref {
 			return // no rule matched: unchanged
 		}
-		before, _ := reference.ParseNormalizedNamed(ref)
+		before, _ := reference.ParseNormalizedNamed(strings.TrimSpace(ref)) // Rewrite trims, as YAML would
 		after, err := reference.ParseNormalizedNamed(out)
 		if err != nil {
 			t.Fatalf("rewrite of %q gave invalid %q: %v", ref, out, err)

@@ -66,6 +66,11 @@ func newInstall(ctx context.Context, cfg *action.Configuration, s InstallSpec, h
 	in.Replace = replace
 	in.Labels = map[string]string{ConfigHashLabel: hash}
 	in.Description = "Install complete (hookrunner)"
+	// With server-side apply the API server validates every field
+	// (fieldValidation=Strict); fetching and parsing the cluster's whole
+	// OpenAPI schema to validate on the client as well costs time and
+	// tens of megabytes for nothing.
+	in.DisableOpenAPIValidation = in.ServerSideApply
 	return in
 }
 
@@ -87,6 +92,7 @@ func newUpgrade(ctx context.Context, cfg *action.Configuration, s InstallSpec, h
 	up.ResetValues = true
 	up.Labels = map[string]string{ConfigHashLabel: hash}
 	up.Description = "Upgrade complete (hookrunner)"
+	up.DisableOpenAPIValidation = s.ServerSide != "false" // see newInstall
 	return up
 }
 
