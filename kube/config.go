@@ -11,11 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -25,8 +23,6 @@ import (
 // FieldManager is the server-side apply field manager of every write.
 const FieldManager = "hookrunner"
 
-// DialTimeout bounds one TCP connect to the API server.
-const DialTimeout = 10 * time.Second
 
 // Options say which cluster to talk to and how.
 type Options struct {
@@ -96,10 +92,9 @@ func Load(opts Options, namespace string) (*Config, error) {
 	restConfig.QPS = opts.QPS
 	restConfig.Burst = opts.Burst
 	restConfig.UserAgent = opts.UserAgent
-	// A cluster that drops packets must not hold a run for the kernel's
-	// minutes-long connect timeout: fail the connection, and let the
-	// caller's deadline decide whether to try again.
-	restConfig.Dial = (&net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	// No custom Dial: it would make client-go build a transport (and a TLS
+	// handshake) per client instead of sharing one; its own dialer already
+	// gives up after 30 s, and TLS handshakes after 10 s.
 	c := &Config{loader: loader, rest: restConfig, secrets: credentialStrings(raw), Source: source}
 	c.getter = &Getter{cfg: c}
 	return c, nil

@@ -17,6 +17,9 @@ import (
 // no use for kubectl's on-disk cache, and its root filesystem is read-only.
 type Getter struct {
 	cfg *Config
+	// snapshots, when set, serve the Helm SDK's per-object existence
+	// checks from one LIST per collection (see snapshotTransport).
+	snapshots *snapshots
 
 	once      sync.Once
 	discovery discovery.CachedDiscoveryInterface
@@ -31,7 +34,21 @@ var _ genericclioptions.RESTClientGetter = (*Getter)(nil)
 func (c *Config) Getter() *Getter { return c.getter }
 
 // ToRESTConfig returns a copy of the client configuration.
-func (g *Getter) ToRESTConfig() (*rest.Config, error) { return g.cfg.REST(), nil }
+func (g *Getter) ToRESTConfig() (*rest.Config, error) {
+	rc := g.cfg.REST()
+	if g.snapshots != nil {
+		rc.Wrap(g.snapshots.wrap)
+	}
+	return rc, nil
+}
+
+// ForHelmActions returns a Getter for the Helm SDK's install and upgrade
+// clients: it answers their one-by-one existence checks of a chart's
+// resources from one LIST per collection. Lock, wait and lookups keep using
+// Getter, which always asks the server.
+func (c *Config) ForHelmActions() *Getter {
+	return &Getter{cfg: c, snapshots: newSnapshots()}
+}
 
 // ToRawKubeConfigLoader returns the kubeconfig loader; its namespace is the
 // release namespace.

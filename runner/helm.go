@@ -20,11 +20,17 @@ import (
 
 // newHelmConfig returns a Helm action configuration on the release
 // namespace, storing releases in Secrets as the helm CLI does, logging
-// through log.
-func newHelmConfig(kc *kube.Config, namespace string, log slog.Handler) (*action.Configuration, error) {
+// through log. With snapshots, the SDK's per-object existence checks are
+// answered from one LIST per collection (server-side apply only: client-
+// side apply reads objects to merge them and must see them fresh).
+func newHelmConfig(kc *kube.Config, namespace string, log slog.Handler, snapshots bool) (*action.Configuration, error) {
 	helmkube.ManagedFieldsManager = kube.FieldManager
 	cfg := action.NewConfiguration(action.ConfigurationSetLogger(log))
-	if err := cfg.Init(kc.Getter(), namespace, "secret"); err != nil {
+	getter := kc.Getter()
+	if snapshots {
+		getter = kc.ForHelmActions()
+	}
+	if err := cfg.Init(getter, namespace, "secret"); err != nil {
 		return nil, fmt.Errorf("helm configuration: %w", err)
 	}
 	cfg.Releases.Driver = sizeGuard{cfg.Releases.Driver}

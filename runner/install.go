@@ -210,7 +210,7 @@ func (r *run) resolveChart(spec InstallSpec, st *installState) error {
 // connect reaches the cluster, checks the chart's kubeVersion against it,
 // and makes sure the release namespace exists.
 func (r *run) connect(spec InstallSpec, st *installState) error {
-	cfg, err := newHelmConfig(st.kc, spec.Namespace, r.helm)
+	cfg, err := newHelmConfig(st.kc, spec.Namespace, r.helm, spec.ServerSide != "false")
 	if err != nil {
 		return err
 	}

@@ -80,7 +80,7 @@ func (r *run) uninstall(spec UninstallSpec) error {
 		}
 	}()
 	return r.step("act", ExitAction, func() error {
-		cfg, err := newHelmConfig(kc, spec.Namespace, r.helm)
+		cfg, err := newHelmConfig(kc, spec.Namespace, r.helm, false)
 		if err != nil {
 			return err
 		}

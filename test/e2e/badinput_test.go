@@ -78,7 +78,7 @@ func TestBadInputs(t *testing.T) {
 		"malformed-digest":     {args: []string{webapp, "--chart-digest", "abc"}, code: runner.ExitBadInput, msg: "--chart-digest must be sha256"},
 		"result-file-dir":      {args: []string{webapp, "--result-file", "/no/dir/result.json"}, code: runner.ExitBadInput, msg: "--result-file /no/dir/result.json"},
 		"template-fails":       {args: []string{failing, "--set", "fail=true"}, code: runner.ExitAction, msg: "refusing to render"},
-		"unreachable-cluster":  {args: []string{webapp}, env: []string{"KUBECONFIG=" + unreachable}, code: runner.ExitCluster, msg: "connection refused"},
+		"unreachable-cluster":  {args: []string{webapp, "--timeout", "3s"}, env: []string{"KUBECONFIG=" + unreachable}, code: runner.ExitCluster, msg: "cluster unreachable for"},
 		"missing-namespace":    {args: []string{webapp, "-n", "never-created"}, code: runner.ExitBadInput, msg: `namespace "never-created" does not exist (pass --create-namespace)`, keepNS: true},
 	}
 	for name, tc := range cases {
