@@ -23,7 +23,6 @@ import (
 // FieldManager is the server-side apply field manager of every write.
 const FieldManager = "hookrunner"
 
-
 // Options say which cluster to talk to and how.
 type Options struct {
 	// Kubeconfig is the path of a kubeconfig file whose content is YAML or
