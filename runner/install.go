@@ -69,20 +69,11 @@ func (r *run) install(spec InstallSpec) (err error) {
 			r.dropNamespace(spec.Namespace, st.cfg)
 		}
 	}()
-	var lock *kube.Lock
-	if err := r.step("lock", ExitCluster, func() (err error) {
-		lock, err = kube.AcquireLock(r.ctx, st.client, spec.Namespace, spec.Release, kube.HolderIdentity(), r.log)
-		return err
-	}); err != nil {
+	unlock, err := r.lock(st.client, spec.Common)
+	if err != nil {
 		return err
 	}
-	defer func() {
-		ctx, cancel := r.cleanupContext()
-		defer cancel()
-		if err := lock.Release(ctx); err != nil {
-			r.log.Warn("could not release the lock; it expires by itself", "error", err)
-		}
-	}()
+	defer unlock()
 	if err := r.step("inspect", ExitAction, func() error {
 		return r.retryTransient("inspect", func() error { return r.inspect(spec, &st) })
 	}); err != nil {
@@ -167,11 +158,10 @@ func (r *run) validateInstall(spec InstallSpec, st *installState) error {
 	if st.rewrite, err = images.ParseRules(spec.ImageRewrite); err != nil {
 		return err
 	}
-	kc, err := kube.Load(spec.Kube, spec.Namespace)
+	kc, err := r.loadKube(spec.Kube, spec.Namespace)
 	if err != nil {
 		return err
 	}
-	r.red.Add(kc.Secrets()...)
 	vals, secrets, err := spec.Values.Merge()
 	r.red.Add(secrets...)
 	if err != nil {

@@ -89,10 +89,7 @@ func render(ctx context.Context, spec RenderSpec, o IO) (string, error) {
 		if err != nil || !spec.UseCluster {
 			return err
 		}
-		kc, err = kube.Load(spec.Kube, spec.Namespace)
-		if err == nil {
-			r.red.Add(kc.Secrets()...)
-		}
+		kc, err = r.loadKube(spec.Kube, spec.Namespace)
 		return err
 	}); err != nil {
 		return "", err

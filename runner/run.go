@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookrunner/hookrunner/kube"
 	"github.com/hookrunner/hookrunner/runner/callback"
+	"k8s.io/client-go/kubernetes"
 )
 
 // cleanupBudget bounds the work a run does after its context has ended
@@ -66,6 +67,35 @@ func newRun(parent context.Context, command string, c Common, o IO) *run {
 	}
 	r.ctx, r.cancel = context.WithTimeout(parent, timeout)
 	return r
+}
+
+// loadKube loads the kubeconfig and learns its credentials as secrets.
+func (r *run) loadKube(opts kube.Options, namespace string) (*kube.Config, error) {
+	kc, err := kube.Load(opts, namespace)
+	if err != nil {
+		return nil, err
+	}
+	r.red.Add(kc.Secrets()...)
+	return kc, nil
+}
+
+// lock takes the release's Lease as the "lock" step; the returned function
+// releases it, even after the run's context ended.
+func (r *run) lock(client kubernetes.Interface, c Common) (func(), error) {
+	var lock *kube.Lock
+	if err := r.step("lock", ExitCluster, func() (err error) {
+		lock, err = kube.AcquireLock(r.ctx, client, c.Namespace, c.Release, kube.HolderIdentity(), r.log)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return func() {
+		ctx, cancel := r.cleanupContext()
+		defer cancel()
+		if err := lock.Release(ctx); err != nil {
+			r.log.Warn("could not release the lock; it expires by itself", "error", err)
+		}
+	}, nil
 }
 
 // cleanupContext is for work that must happen even after the run's context

@@ -37,10 +37,7 @@ func (r *run) uninstall(spec UninstallSpec) error {
 		if err := spec.Common.validate(); err != nil {
 			return err
 		}
-		kc, err = kube.Load(spec.Kube, spec.Namespace)
-		if err == nil {
-			r.red.Add(kc.Secrets()...)
-		}
+		kc, err = r.loadKube(spec.Kube, spec.Namespace)
 		return err
 	}); err != nil {
 		return err
@@ -65,20 +62,11 @@ func (r *run) uninstall(spec UninstallSpec) error {
 		r.log.Info("nothing to uninstall", "reason", r.result.Reason)
 		return nil
 	}
-	var lock *kube.Lock
-	if err := r.step("lock", ExitCluster, func() (err error) {
-		lock, err = kube.AcquireLock(r.ctx, client, spec.Namespace, spec.Release, kube.HolderIdentity(), r.log)
-		return err
-	}); err != nil {
+	unlock, err := r.lock(client, spec.Common)
+	if err != nil {
 		return err
 	}
-	defer func() {
-		ctx, cancel := r.cleanupContext()
-		defer cancel()
-		if err := lock.Release(ctx); err != nil {
-			r.log.Warn("could not release the lock; it expires by itself", "error", err)
-		}
-	}()
+	defer unlock()
 	return r.step("act", ExitAction, func() error {
 		cfg, err := newHelmConfig(kc, spec.Namespace, r.helm, false)
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -234,20 +233,7 @@ func TestCallbackOnBadInput(t *testing.T) {
 // result (saying so) is still in the result file.
 func TestCallbackUndeliverable(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer conn.Close()
-		}
-	}()
+	ln := silentListener(t)
 	ns := namespaceFor(t)
 	resultFile := filepath.Join(t.TempDir(), "result.json")
 	termLog := writeFile(t, "termination-log", "") // as the kubelet creates it

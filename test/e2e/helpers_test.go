@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,22 +113,42 @@ func (r run) must(t *testing.T) run {
 	return r
 }
 
-// helmCLI runs the real helm CLI ("helm4" or "helm3") against the cluster.
+// helmCLI runs the real helm CLI ("helm4" or "helm3") against the cluster
+// and fails the test when it fails.
 func helmCLI(t *testing.T, which string, args ...string) string {
 	t.Helper()
-	bin, err := cluster.ToolsBin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(bin, which), args...)
-	home := t.TempDir()
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "KUBECONFIG=" + cluster.Get(t).Kubeconfig,
-		"HELM_CACHE_HOME=" + home + "/cache", "HELM_CONFIG_HOME=" + home + "/config", "HELM_DATA_HOME=" + home + "/data"}
-	out, err := cmd.CombinedOutput()
+	out, err := helmRun(t, which, args...)
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", which, strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return out
+}
+
+// silentListener accepts TCP connections on loopback and never answers:
+// a callback receiver or API server that hangs.
+func silentListener(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, conn)
+		}
+	}()
+	return ln
 }
 
 // helmRelease is a row of `helm list -o json`.

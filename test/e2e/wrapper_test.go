@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -292,20 +291,7 @@ func TestWrapperReportsTargetFailure(t *testing.T) {
 // completes within the configured bound.
 func TestWrapperUninstallWithDeadTarget(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers TLS
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer conn.Close()
-		}
-	}()
+	ln := silentListener(t)
 	ns := "wrapper-dead-target"
 	k := startHookKubelet(t, ns)
 	dead := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://" + ln.Addr().String() + "\", insecure-skip-tls-verify: true}}]\n" +
