@@ -22,7 +22,7 @@ go build -o bin/receiver ./test/cmd/receiver
 bin/receiver -url-file "$out/url" >"$out/callbacks" 2>&1 &
 receiver_pid=$!
 for _ in $(seq 1 50); do [[ -s $out/url ]] && break; sleep 0.1; done
-callback=$(cat "$out/url")/waitcondition?stackid=demo\&signature=secret
+callback=$(cat "$out/url")/waitcondition?stackid=demo\&signature=c2lnbmF0dXJlLW9mLXRoZS1kZW1v
 
 cmd=(bin/hookrunner install demo test/testdata/charts/webapp -n demo --create-namespace
   --set message=hello

@@ -160,7 +160,13 @@ func New(cfg Config) (*Sender, error) {
 	}
 	s.secrets = append(s.secrets, cfg.Secret, u.RawQuery, u.User.String())
 	for _, vals := range u.Query() {
-		s.secrets = append(s.secrets, vals...)
+		for _, v := range vals {
+			// Signatures and tokens are long; short values (a stack name,
+			// an expiry) would scrub ordinary words out of every log line.
+			if len(v) >= 8 {
+				s.secrets = append(s.secrets, v)
+			}
+		}
 	}
 	for name, vals := range s.header {
 		if name != "Content-Type" && name != "Accept" {

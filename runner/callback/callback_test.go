@@ -353,7 +353,7 @@ func TestTLSVerification(t *testing.T) {
 }
 
 func TestSecretsCoverQueryAndHeaders(t *testing.T) {
-	s, err := New(Config{URL: "https://u:p4ss@ros.example/x?Signature=sig-value-1&Expires=99", Headers: []string{"x-acs-token: tok-value-2", "Content-Type: application/json"}, Secret: "hmac-3"})
+	s, err := New(Config{URL: "https://u:p4ss@ros.example/x?Signature=sig-value-1&Expires=99&stack=demo", Headers: []string{"x-acs-token: tok-value-2", "Content-Type: application/json"}, Secret: "hmac-3"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,6 +365,11 @@ func TestSecretsCoverQueryAndHeaders(t *testing.T) {
 	}
 	if strings.Contains(got, "application/json") {
 		t.Errorf("Content-Type treated as a secret: %q", got)
+	}
+	for _, short := range s.Secrets() {
+		if short == "demo" || short == "99" {
+			t.Errorf("a short query value is treated as a secret: %q", short)
+		}
 	}
 }
 
