@@ -43,11 +43,20 @@ func (g *Getter) ToRESTConfig() (*rest.Config, error) {
 }
 
 // ForHelmActions returns a Getter for the Helm SDK's install and upgrade
-// clients: it answers their one-by-one existence checks of a chart's
-// resources from one LIST per collection. Lock, wait and lookups keep using
-// Getter, which always asks the server.
+// clients that can answer their one-by-one existence checks of a chart's
+// resources from one LIST per collection, once UseSnapshots(true) says the
+// action applies server-side. Lock, wait and lookups keep using Getter,
+// which always asks the server.
 func (c *Config) ForHelmActions() *Getter {
 	return &Getter{cfg: c, snapshots: newSnapshots()}
+}
+
+// UseSnapshots turns serving GETs from snapshots on or off; a no-op on a
+// Getter without them.
+func (g *Getter) UseSnapshots(on bool) {
+	if g.snapshots != nil {
+		g.snapshots.on.Store(on)
+	}
 }
 
 // ToRawKubeConfigLoader returns the kubeconfig loader; its namespace is the

@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // snapshotAfter is how many single-object GETs of one collection it takes
@@ -39,6 +40,11 @@ type snapshotTransport struct {
 // snapshots is the state every transport of one Getter shares: client-go
 // builds several clients (and wraps a transport for each) from one config.
 type snapshots struct {
+	// on is off until the caller knows the action applies server-side:
+	// client-side apply reads live objects to merge with and must see them
+	// fresh.
+	on atomic.Bool
+
 	mu    sync.Mutex
 	gets  map[string]int                        // collection → GETs seen
 	snaps map[string]map[string]json.RawMessage // collection → name → object
@@ -94,7 +100,7 @@ func (t *snapshotTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 		return t.next.RoundTrip(req)
 	}
-	if !named || req.URL.RawQuery != "" || !acceptsJSON(req) {
+	if !named || req.URL.RawQuery != "" || !acceptsJSON(req) || !t.on.Load() {
 		return t.next.RoundTrip(req)
 	}
 	t.mu.Lock()

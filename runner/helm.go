@@ -20,21 +20,29 @@ import (
 
 // newHelmConfig returns a Helm action configuration on the release
 // namespace, storing releases in Secrets as the helm CLI does, logging
-// through log. With snapshots, the SDK's per-object existence checks are
-// answered from one LIST per collection (server-side apply only: client-
-// side apply reads objects to merge them and must see them fresh).
-func newHelmConfig(kc *kube.Config, namespace string, log slog.Handler, snapshots bool) (*action.Configuration, error) {
+// through log, with clients from getter.
+func newHelmConfig(getter *kube.Getter, namespace string, log slog.Handler) (*action.Configuration, error) {
 	helmkube.ManagedFieldsManager = kube.FieldManager
 	cfg := action.NewConfiguration(action.ConfigurationSetLogger(log))
-	getter := kc.Getter()
-	if snapshots {
-		getter = kc.ForHelmActions()
-	}
 	if err := cfg.Init(getter, namespace, "secret"); err != nil {
 		return nil, fmt.Errorf("helm configuration: %w", err)
 	}
 	cfg.Releases.Driver = sizeGuard{cfg.Releases.Driver}
 	return cfg, nil
+}
+
+// appliesServerSide reports whether the action will use server-side apply,
+// by Helm's own rule: always with "true", never with "false", and with
+// "auto" on an install, or on an upgrade of a release last applied
+// server-side.
+func appliesServerSide(serverSide string, kind planKind, current *release.Release) bool {
+	switch {
+	case serverSide != "auto":
+		return serverSide == "true"
+	case kind == planUpgrade:
+		return current != nil && current.ApplyMethod == string(release.ApplyMethodServerSideApply)
+	}
+	return true
 }
 
 // waitStrategy maps --wait to Helm's strategy; "none" still waits for
@@ -80,7 +88,7 @@ func newInstall(ctx context.Context, cfg *action.Configuration, s InstallSpec, h
 	return in
 }
 
-func newUpgrade(ctx context.Context, cfg *action.Configuration, s InstallSpec, hash string, timeout time.Duration) *action.Upgrade {
+func newUpgrade(ctx context.Context, cfg *action.Configuration, s InstallSpec, hash string, timeout time.Duration, serverSide bool) *action.Upgrade {
 	up := action.NewUpgrade(cfg)
 	up.Namespace = s.Namespace
 	up.Timeout = timeout
@@ -98,7 +106,7 @@ func newUpgrade(ctx context.Context, cfg *action.Configuration, s InstallSpec, h
 	up.ResetValues = true
 	up.Labels = map[string]string{ConfigHashLabel: hash}
 	up.Description = "Upgrade complete (hookrunner)"
-	up.DisableOpenAPIValidation = s.ServerSide != "false" // see newInstall
+	up.DisableOpenAPIValidation = serverSide // see newInstall
 	return up
 }
 

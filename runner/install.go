@@ -47,6 +47,7 @@ type installState struct {
 	outputs   []outputTemplate
 	observed  []kube.Observed
 	rewrite   images.Rules
+	getter    *kube.Getter // of the Helm action clients
 	// identity is what, besides the values, makes a release what it is:
 	// the chart digest and the image rewrite rules.
 	identity string
@@ -200,7 +201,8 @@ func (r *run) resolveChart(spec InstallSpec, st *installState) error {
 // connect reaches the cluster, checks the chart's kubeVersion against it,
 // and makes sure the release namespace exists.
 func (r *run) connect(spec InstallSpec, st *installState) error {
-	cfg, err := newHelmConfig(st.kc, spec.Namespace, r.helm, spec.ServerSide != "false")
+	st.getter = st.kc.ForHelmActions()
+	cfg, err := newHelmConfig(st.getter, spec.Namespace, r.helm)
 	if err != nil {
 		return err
 	}
@@ -312,6 +314,11 @@ func (r *run) act(spec InstallSpec, st *installState) error {
 		rel *release.Release
 		err error
 	)
+	// Answer the existence checks from snapshots only when the action
+	// applies server-side; client-side apply merges with live objects.
+	serverSide := appliesServerSide(spec.ServerSide, st.plan.kind, st.plan.current)
+	st.getter.UseSnapshots(serverSide)
+	defer st.getter.UseSnapshots(false)
 	switch st.plan.kind {
 	case planNone:
 		r.result.Action = ActionNone
@@ -334,7 +341,7 @@ func (r *run) act(spec InstallSpec, st *installState) error {
 		rel, _ = asRelease(out)
 	case planUpgrade:
 		r.result.Action = ActionUpgrade
-		up := newUpgrade(r.ctx, st.cfg, spec, st.hash, remaining())
+		up := newUpgrade(r.ctx, st.cfg, spec, st.hash, remaining(), serverSide)
 		if len(st.rewrite) > 0 {
 			up.PostRenderer = st.rewrite
 		}

@@ -107,7 +107,7 @@ func render(ctx context.Context, spec RenderSpec, o IO) (string, error) {
 		in.DryRunStrategy = action.DryRunClient
 		if kc != nil {
 			var err error
-			if cfg, err = newHelmConfig(kc, spec.Namespace, r.helm, false); err != nil {
+			if cfg, err = newHelmConfig(kc.Getter(), spec.Namespace, r.helm); err != nil {
 				return err
 			}
 			in = action.NewInstall(cfg)

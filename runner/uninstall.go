@@ -68,7 +68,7 @@ func (r *run) uninstall(spec UninstallSpec) error {
 	}
 	defer unlock()
 	return r.step("act", ExitAction, func() error {
-		cfg, err := newHelmConfig(kc, spec.Namespace, r.helm, false)
+		cfg, err := newHelmConfig(kc.Getter(), spec.Namespace, r.helm)
 		if err != nil {
 			return err
 		}
