@@ -38,6 +38,9 @@ type Options struct {
 	Burst int
 	// UserAgent is sent with every request.
 	UserAgent string
+	// MaxInFlight bounds the requests in flight at once (watches aside);
+	// 0 means DefaultMaxInFlight, negative means unbounded.
+	MaxInFlight int
 }
 
 // ErrInvalidKubeconfig marks a kubeconfig that cannot be used as given: it
@@ -91,6 +94,11 @@ func Load(opts Options, namespace string) (*Config, error) {
 	restConfig.QPS = opts.QPS
 	restConfig.Burst = opts.Burst
 	restConfig.UserAgent = opts.UserAgent
+	maxInFlight := opts.MaxInFlight
+	if maxInFlight == 0 {
+		maxInFlight = DefaultMaxInFlight
+	}
+	restConfig.Wrap(newInflight(maxInFlight).wrap)
 	// No custom Dial: it would make client-go build a transport (and a TLS
 	// handshake) per client instead of sharing one; its own dialer already
 	// gives up after 30 s, and TLS handshakes after 10 s.

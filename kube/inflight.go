@@ -1,0 +1,97 @@
+package kube
+
+import (
+	"io"
+	"net/http"
+	"sync"
+)
+
+// DefaultMaxInFlight is how many requests of one run may be in flight at
+// once unless Options say otherwise.
+const DefaultMaxInFlight = 64
+
+// inflight bounds the requests a run has in flight, across every client
+// built from one Config.
+//
+// The Helm SDK applies all resources of one kind at once, a goroutine per
+// object, and gives each object its own REST client (so its own rate
+// limiter: --qps does not bound them). With 3000 ConfigMaps that is 3000
+// simultaneous requests: more than one HTTP/2 connection may carry, so Go's
+// transport dials a new TLS connection for nearly every one of them (2,500
+// connections were seen open at once against the local control plane),
+// spending a quarter of the run's CPU on handshakes and slowing the API
+// server it shares the machine with. A bounded number of requests over one
+// connection is what the API server serves fastest.
+//
+// Watches and other streams are not bounded: they stay open for the whole
+// wait and would hold their slots forever.
+type inflight struct {
+	slots chan struct{}
+}
+
+func newInflight(n int) *inflight {
+	if n <= 0 {
+		return nil
+	}
+	return &inflight{slots: make(chan struct{}, n)}
+}
+
+func (f *inflight) wrap(next http.RoundTripper) http.RoundTripper {
+	if f == nil {
+		return next
+	}
+	return &inflightTransport{next: next, inflight: f}
+}
+
+type inflightTransport struct {
+	next http.RoundTripper
+	*inflight
+}
+
+func (t *inflightTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if streams(req) {
+		return t.next.RoundTrip(req)
+	}
+	select {
+	case t.slots <- struct{}{}:
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.Body == nil {
+		<-t.slots
+		return resp, err
+	}
+	// The slot is held until the body is read or closed: the request's
+	// HTTP/2 stream lives until then.
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { <-t.slots }}
+	return resp, nil
+}
+
+// streams reports whether a request stays open indefinitely: a watch, or
+// a followed log.
+func streams(req *http.Request) bool {
+	q := req.URL.Query()
+	return q.Get("watch") == "true" || q.Get("watch") == "1" || q.Get("follow") == "true"
+}
+
+// releasingBody calls release once, at EOF or Close, whichever is first.
+type releasingBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releasingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.once.Do(b.release)
+	}
+	return n, err
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
+}
