@@ -28,6 +28,9 @@ func newHelmConfig(getter *kube.Getter, namespace string, log slog.Handler) (*ac
 		return nil, fmt.Errorf("helm configuration: %w", err)
 	}
 	cfg.Releases.Driver = sizeGuard{cfg.Releases.Driver}
+	if kc, ok := cfg.KubeClient.(*helmkube.Client); ok {
+		cfg.KubeClient = kube.NewHelmClient(kc)
+	}
 	return cfg, nil
 }
 

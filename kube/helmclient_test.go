@@ -1,0 +1,116 @@
+package kube_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	helmkube "helm.sh/helm/v4/pkg/kube"
+
+	"github.com/hookrunner/hookrunner/kube"
+	"github.com/hookrunner/hookrunner/test/cluster"
+)
+
+const waitManifest = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: plain}
+data: {a: b}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: cluster-ip}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: claim}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx}]}
+`
+
+func names(list helmkube.ResourceList) string {
+	var out []string
+	for _, info := range list {
+		out = append(out, info.Mapping.GroupVersionKind.Kind+"/"+info.Name)
+	}
+	return strings.Join(out, " ")
+}
+
+// TestHelmClientWaitsOnlyForWhatIsNotReady: of what the action wrote, only
+// what the API server's answer does not already show Current (by kstatus)
+// and the kinds Helm reads with readers of their own go to Helm's waiter;
+// resources the action did not write always do.
+func TestHelmClientWaitsOnlyForWhatIsNotReady(t *testing.T) {
+	const ns = "helmclient-wait"
+	cs := setup(t, ns)
+	cfg, err := kube.Load(kube.Options{Kubeconfig: cluster.Get(t).Kubeconfig}, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := kube.NewHelmClient(helmkube.New(cfg.Getter()))
+	build := func() helmkube.ResourceList {
+		list, err := hc.Build(strings.NewReader(waitManifest), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, info := range list {
+			info.Namespace = ns
+		}
+		return list
+	}
+
+	rendered := build()
+	if got, want := names(hc.NotReady(rendered)), "ConfigMap/plain Service/cluster-ip PersistentVolumeClaim/claim Deployment/web"; got != want {
+		t.Errorf("before any write, pending %q, want %q", got, want)
+	}
+
+	written := build()
+	if _, err := hc.Create(written); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(hc.NotReady(written)), "PersistentVolumeClaim/claim Deployment/web"; got != want {
+		t.Errorf("after the write, pending %q, want %q", got, want)
+	}
+	if got := names(hc.NotReady(build())); !strings.Contains(got, "ConfigMap/plain") {
+		t.Errorf("resources this action did not write are taken as ready: pending %q", got)
+	}
+
+	// The Deployment still goes through Helm's waiter: Wait returns only
+	// once it is available.
+	w, err := hc.GetWaiterWithOptions(helmkube.StatusWatcherStrategy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var noClaim helmkube.ResourceList
+	for _, info := range written {
+		if info.Name != "claim" {
+			noClaim = append(noClaim, info)
+		}
+	}
+	if err := w.Wait(noClaim, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	d, err := cs.AppsV1().Deployments(ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status.AvailableReplicas != 1 {
+		t.Errorf("Wait returned with %d available replicas, want 1", d.Status.AvailableReplicas)
+	}
+	// And the claim, Pending without a volume, makes the wait time out.
+	if err := w.Wait(written, 2*time.Second); err == nil || !strings.Contains(err.Error(), "claim") {
+		t.Errorf("waiting on an unbound claim: %v, want a timeout naming it", err)
+	}
+}
