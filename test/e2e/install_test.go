@@ -292,6 +292,38 @@ func TestUninstall(t *testing.T) {
 	}
 }
 
+// Uninstall answers Helm's one-by-one ownership checks from a LIST of the
+// collection: with more objects than it takes to list (8), an object taken
+// over by another release must still be left alone, and the rest deleted.
+func TestUninstallKeepsWhatTheReleaseDoesNotOwn(t *testing.T) {
+	t.Parallel()
+	ns := namespaceFor(t)
+	hookrunner(t, nil, "install", "b", bulk, "-n", ns, "--create-namespace", "--set", "count=20", "--set", "deployment=false").must(t)
+	cms := client(t).CoreV1().ConfigMaps(ns)
+	cm, err := cms.Get(context.Background(), "b-7", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Annotations["meta.helm.sh/release-name"] = "other"
+	if _, err := cms.Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hookrunner(t, nil, "uninstall", "b", "-n", ns).must(t)
+	list, err := cms.List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, c := range list.Items {
+		if c.DeletionTimestamp == nil {
+			left = append(left, c.Name)
+		}
+	}
+	if strings.Join(left, ",") != "b-7" {
+		t.Errorf("left after uninstall: %v, want only b-7 (owned by another release)", left)
+	}
+}
+
 // A Job template often leaves variables empty: an empty variable means
 // "not set", never an empty file name or the working directory.
 func TestEmptyEnvironmentVariablesMeanUnset(t *testing.T) {
