@@ -29,6 +29,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -38,6 +39,7 @@ import (
 var (
 	runs    = flag.Int("runs", 5, "counted runs per tool and size")
 	sizesF  = flag.String("sizes", "10,300,1000,3000", "object counts")
+	mixN    = flag.Int("mix", 300, "objects of the mixed chart (Deployments, Services, Secrets, ConfigMaps); 0 skips it")
 	outDir  = flag.String("out", "docs", "where benchmarks.md and benchmarks.png go")
 	repo    = flag.String("repo", ".", "the work tree")
 	workDir string
@@ -54,8 +56,9 @@ func main() {
 // tool is one way of installing a chart of n objects into a namespace.
 type tool struct {
 	name      string
-	install   func(ns string, n int) []string // argv
-	uninstall func(ns string) []string        // nil: not measured
+	install   func(ns string, n int, mix bool) []string // argv; mix: n objects of mixed kinds
+	mixes     bool                                      // can install the mixed chart
+	uninstall func(ns string) []string                  // nil: not measured
 }
 
 // sample is one measured run.
@@ -119,22 +122,25 @@ func run() error {
 		}
 		sizes = append(sizes, n)
 	}
-	set := func(n int) []string {
+	set := func(n int, mix bool) []string {
+		if mix {
+			return []string{"--set", "count=0", "--set", "deployment=false", "--set", fmt.Sprintf("mix=%d", n)}
+		}
 		return []string{"--set", fmt.Sprintf("count=%d", n), "--set", "deployment=false"}
 	}
 	tools := []tool{
-		{name: "hookrunner", install: func(ns string, n int) []string {
-			return append([]string{e.hookrunner, "install", "b", e.chart, "-n", ns, "--create-namespace", "--log-format", "json"}, set(n)...)
+		{name: "hookrunner", mixes: true, install: func(ns string, n int, mix bool) []string {
+			return append([]string{e.hookrunner, "install", "b", e.chart, "-n", ns, "--create-namespace", "--log-format", "json"}, set(n, mix)...)
 		}, uninstall: func(ns string) []string {
 			return []string{e.hookrunner, "uninstall", "b", "-n", ns, "--log-format", "json"}
 		}},
-		{name: "helm", install: func(ns string, n int) []string {
-			return append([]string{e.helm, "install", "b", e.chart, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m"}, set(n)...)
+		{name: "helm", mixes: true, install: func(ns string, n int, mix bool) []string {
+			return append([]string{e.helm, "install", "b", e.chart, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m"}, set(n, mix)...)
 		}, uninstall: func(ns string) []string { return []string{e.helm, "uninstall", "b", "-n", ns, "--wait"} }},
-		{name: "helm --qps 100", install: func(ns string, n int) []string {
-			return append([]string{e.helm, "install", "b", e.chart, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m", "--qps", "100", "--burst-limit", "200"}, set(n)...)
+		{name: "helm --qps 100", mixes: true, install: func(ns string, n int, mix bool) []string {
+			return append([]string{e.helm, "install", "b", e.chart, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m", "--qps", "100", "--burst-limit", "200"}, set(n, mix)...)
 		}},
-		{name: "client-go limit", install: func(ns string, n int) []string {
+		{name: "client-go limit", install: func(ns string, n int, _ bool) []string {
 			return []string{e.raw, "-n", strconv.Itoa(n), "-namespace", ns}
 		}},
 	}
@@ -150,7 +156,7 @@ func run() error {
 			for _, t := range tools {
 				seq++
 				ns := fmt.Sprintf("b%d-%d", n, seq)
-				s, err := e.measureRun(t.install(ns, n))
+				s, err := e.measureRun(t.install(ns, n, false))
 				if err != nil {
 					return fmt.Errorf("%s install of %d: %w", t.name, n, err)
 				}
@@ -160,7 +166,9 @@ func run() error {
 						return fmt.Errorf("%s uninstall of %d: %w", t.name, n, err)
 					}
 				}
-				_ = e.cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+				if err := e.deleteNamespace(ns); err != nil {
+					return err
+				}
 				label := "warm-up"
 				if round > 0 {
 					label = "counted"
@@ -171,6 +179,29 @@ func run() error {
 				}
 				fmt.Fprintf(os.Stderr, "bench: %-16s %5d objects %s: %.2fs %.0f MB %0.f requests\n", t.name, n, label, s.Wall, s.RSSMB, s.Requests)
 			}
+		}
+	}
+	mixed := map[string][]sample{} // tool → samples of the mixed chart
+	for round := 0; *mixN > 0 && round <= *runs; round++ {
+		for _, t := range tools {
+			if !t.mixes {
+				continue
+			}
+			seq++
+			ns := fmt.Sprintf("mix%d-%d", *mixN, seq)
+			s, err := e.measureRun(t.install(ns, *mixN, true))
+			if err != nil {
+				return fmt.Errorf("%s install of the mixed chart: %w", t.name, err)
+			}
+			if err := e.deleteNamespace(ns); err != nil {
+				return err
+			}
+			label := "warm-up"
+			if round > 0 {
+				label = "counted"
+				mixed[t.name] = append(mixed[t.name], s)
+			}
+			fmt.Fprintf(os.Stderr, "bench: %-16s %5d mixed %s: %.2fs %.0f MB %0.f requests\n", t.name, *mixN, label, s.Wall, s.RSSMB, s.Requests)
 		}
 	}
 	callback, err := e.callbackLatency()
@@ -187,7 +218,28 @@ func run() error {
 	if err := writePlot(filepath.Join(*outDir, "benchmarks.png"), tools, sizes, results); err != nil {
 		return err
 	}
-	return writeReport(filepath.Join(*outDir, "benchmarks.md"), e, tools, sizes, results, uninstalls, callback, cold)
+	return writeReport(filepath.Join(*outDir, "benchmarks.md"), e, tools, sizes, results, uninstalls, mixed, callback, cold)
+}
+
+// deleteNamespace deletes ns and waits until it is gone, so that the next
+// run does not share the API server with the deletion of this one's
+// objects.
+func (e *env) deleteNamespace(ns string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := e.cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		return fmt.Errorf("delete namespace %s: %w", ns, err)
+	}
+	for {
+		if _, err := e.cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("namespace %s still there after 5 minutes", ns)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // requestCount is the API server's total of served requests.
