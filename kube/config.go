@@ -33,13 +33,18 @@ type Options struct {
 	// AllowExecCredentials permits users whose credentials come from an exec
 	// plugin or an auth-provider, which run code or reach other services.
 	AllowExecCredentials bool
-	// QPS and Burst bound client-side request rates.
+	// QPS and Burst bound client-side request rates: one limit shared by
+	// every client built from a Getter (the Helm SDK's), and the same
+	// limit for each client built from REST(). QPS 0 means no limit.
 	QPS   float32
 	Burst int
 	// UserAgent is sent with every request.
 	UserAgent string
-	// MaxInFlight bounds the requests in flight at once (watches aside);
-	// 0 means DefaultMaxInFlight, negative means unbounded.
+	// MaxInFlight bounds the requests the Helm SDK's clients (those built
+	// from Getters) have in flight at once, watches aside; 0 means
+	// DefaultMaxInFlight, negative means unbounded. Clients built from
+	// REST() (the lock's, the waits') are not bounded: a Lease renewal
+	// must never queue behind a chart's writes.
 	MaxInFlight int
 }
 
@@ -54,6 +59,8 @@ type Config struct {
 	rest    *rest.Config
 	getter  *Getter
 	secrets []string
+	// inflight bounds the requests of every client built from a Getter.
+	inflight *inflight
 	// Source names where the configuration came from, for messages: the
 	// kubeconfig path or "in-cluster ServiceAccount".
 	Source string
@@ -93,16 +100,18 @@ func Load(opts Options, namespace string) (*Config, error) {
 	}
 	restConfig.QPS = opts.QPS
 	restConfig.Burst = opts.Burst
+	if opts.QPS == 0 {
+		restConfig.QPS = -1 // no limit, not client-go's default of 5
+	}
 	restConfig.UserAgent = opts.UserAgent
+	// No custom Dial: it would make client-go build a transport (and a TLS
+	// handshake) per client instead of sharing one; its own dialer already
+	// gives up after 30 s, and TLS handshakes after 10 s.
 	maxInFlight := opts.MaxInFlight
 	if maxInFlight == 0 {
 		maxInFlight = DefaultMaxInFlight
 	}
-	restConfig.Wrap(newInflight(maxInFlight).wrap)
-	// No custom Dial: it would make client-go build a transport (and a TLS
-	// handshake) per client instead of sharing one; its own dialer already
-	// gives up after 30 s, and TLS handshakes after 10 s.
-	c := &Config{loader: loader, rest: restConfig, secrets: credentialStrings(raw), Source: source}
+	c := &Config{loader: loader, rest: restConfig, secrets: credentialStrings(raw), Source: source, inflight: newInflight(maxInFlight, opts.QPS, opts.Burst)}
 	c.getter = &Getter{cfg: c}
 	return c, nil
 }

@@ -89,6 +89,23 @@ func TestLoadAppliesClientSettings(t *testing.T) {
 	if got := cfg.Secrets(); !contains(got, "canary-kube-token-3b7e") {
 		t.Errorf("Secrets() = %q lacks the token", got)
 	}
+	// The Helm SDK's clients share one limit in the transport instead of a
+	// limiter each.
+	hc, err := cfg.Getter().ToRESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc.QPS >= 0 || hc.RateLimiter != nil || hc.WrapTransport == nil {
+		t.Errorf("Getter config: QPS %v, rate limiter %v, transport wrapped %v", hc.QPS, hc.RateLimiter, hc.WrapTransport != nil)
+	}
+	// --qps 0 means no limit, not client-go's default of 5.
+	unlimited, err := Load(Options{Kubeconfig: "testdata/token.kubeconfig"}, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := unlimited.REST().QPS; q >= 0 {
+		t.Errorf("QPS 0 gave REST() QPS %v, want negative (no limit)", q)
+	}
 }
 
 func TestNoKubeconfigOutsideAPod(t *testing.T) {

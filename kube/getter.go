@@ -33,9 +33,15 @@ var _ genericclioptions.RESTClientGetter = (*Getter)(nil)
 // of a run shares its discovery cache.
 func (c *Config) Getter() *Getter { return c.getter }
 
-// ToRESTConfig returns a copy of the client configuration.
+// ToRESTConfig returns a copy of the client configuration, its requests
+// bounded in number and rate with those of every other Getter of the
+// Config.
 func (g *Getter) ToRESTConfig() (*rest.Config, error) {
 	rc := g.cfg.REST()
+	// The Helm SDK builds a client per object; client-go would give each
+	// its own rate limiter. The one shared limit is in the transport.
+	rc.QPS, rc.RateLimiter = -1, nil
+	rc.Wrap(g.cfg.inflight.wrap)
 	if g.snapshots != nil {
 		rc.Wrap(g.snapshots.wrap)
 	}

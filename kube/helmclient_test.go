@@ -2,11 +2,14 @@ package kube_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	helmkube "helm.sh/helm/v4/pkg/kube"
 
@@ -113,4 +116,55 @@ func TestHelmClientWaitsOnlyForWhatIsNotReady(t *testing.T) {
 	if err := w.Wait(written, 2*time.Second); err == nil || !strings.Contains(err.Error(), "claim") {
 		t.Errorf("waiting on an unbound claim: %v, want a timeout naming it", err)
 	}
+}
+
+// TestGetterClientsShareTheInFlightBoundButOthersDoNot: with a bound of 1,
+// a Getter's request whose answer is still open blocks another Getter's
+// request, but not one from REST() (the lock's Lease renewals must never
+// queue behind a chart's writes).
+func TestGetterClientsShareTheInFlightBoundButOthersDoNot(t *testing.T) {
+	c := cluster.Get(t)
+	cfg, err := kube.Load(kube.Options{Kubeconfig: c.Kubeconfig, MaxInFlight: 1}, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpClient := func(rc *rest.Config) *http.Client {
+		hc, err := rest.HTTPClientFor(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hc
+	}
+	bounded, err := cfg.Getter().ToRESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	helmActions, err := cfg.ForHelmActions().ToRESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(hc *http.Client, within time.Duration) (*http.Response, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), within)
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.Host+"/version", nil)
+		return hc.Do(req)
+	}
+	held, err := get(httpClient(bounded), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(httpClient(helmActions), 300*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a second Getter's request while the slot is held: %v, want it to wait", err)
+	}
+	resp, err := get(httpClient(cfg.REST()), 10*time.Second)
+	if err != nil {
+		t.Fatalf("a REST() request while the Getters' slot is held: %v", err)
+	}
+	resp.Body.Close()
+	held.Body.Close()
+	resp, err = get(httpClient(helmActions), 10*time.Second)
+	if err != nil {
+		t.Fatalf("after the slot was released: %v", err)
+	}
+	resp.Body.Close()
 }

@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"sync"
+
+	"golang.org/x/time/rate"
 )
 
 // DefaultMaxInFlight is how many requests of one run may be in flight at
@@ -11,7 +13,7 @@ import (
 const DefaultMaxInFlight = 64
 
 // inflight bounds the requests a run has in flight, across every client
-// built from one Config.
+// built from the Getters of one Config.
 //
 // The Helm SDK applies all resources of one kind at once, a goroutine per
 // object, and gives each object its own REST client (so its own rate
@@ -23,17 +25,32 @@ const DefaultMaxInFlight = 64
 // server it shares the machine with. A bounded number of requests over one
 // connection is what the API server serves fastest.
 //
+// It also holds the run's one rate limiter (--qps, --burst-limit) for the
+// same clients, which client-go would otherwise give one each. It limits
+// in the transport, after the snapshot transport: GETs answered from a
+// snapshot never reach the server and cost no token.
+//
 // Watches and other streams are not bounded: they stay open for the whole
 // wait and would hold their slots forever.
 type inflight struct {
-	slots chan struct{}
+	slots chan struct{} // nil: unbounded
+	rate  *rate.Limiter // nil: no rate limit
 }
 
-func newInflight(n int) *inflight {
-	if n <= 0 {
+// newInflight bounds requests to n in flight (n <= 0: unbounded) and qps
+// per second with bursts of burst (qps <= 0: no rate limit).
+func newInflight(n int, qps float32, burst int) *inflight {
+	f := &inflight{}
+	if n > 0 {
+		f.slots = make(chan struct{}, n)
+	}
+	if qps > 0 {
+		f.rate = rate.NewLimiter(rate.Limit(qps), max(burst, 1))
+	}
+	if f.slots == nil && f.rate == nil {
 		return nil
 	}
-	return &inflight{slots: make(chan struct{}, n)}
+	return f
 }
 
 func (f *inflight) wrap(next http.RoundTripper) http.RoundTripper {
@@ -50,6 +67,14 @@ type inflightTransport struct {
 
 func (t *inflightTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if streams(req) {
+		return t.next.RoundTrip(req)
+	}
+	if t.rate != nil {
+		if err := t.rate.Wait(req.Context()); err != nil {
+			return nil, err
+		}
+	}
+	if t.slots == nil {
 		return t.next.RoundTrip(req)
 	}
 	select {

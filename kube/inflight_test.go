@@ -46,7 +46,7 @@ func get(t *testing.T, rt http.RoundTripper, url string) {
 
 func TestInflightBoundsConcurrentRequests(t *testing.T) {
 	base := &countingTransport{release: make(chan struct{})}
-	rt := newInflight(4).wrap(base)
+	rt := newInflight(4, 0, 0).wrap(base)
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Add(1)
@@ -62,7 +62,7 @@ func TestInflightBoundsConcurrentRequests(t *testing.T) {
 
 func TestInflightDoesNotCountWatches(t *testing.T) {
 	base := &countingTransport{release: make(chan struct{})}
-	rt := newInflight(1).wrap(base)
+	rt := newInflight(1, 0, 0).wrap(base)
 	var wg sync.WaitGroup
 	for _, q := range []string{"?watch=true", "?watch=1", "?follow=true"} {
 		wg.Add(1)
@@ -82,7 +82,7 @@ func TestInflightDoesNotCountWatches(t *testing.T) {
 func TestInflightReleasesAtBodyEOFOrClose(t *testing.T) {
 	base := &countingTransport{release: make(chan struct{})}
 	close(base.release)
-	f := newInflight(1)
+	f := newInflight(1, 0, 0)
 	rt := f.wrap(base)
 	req, _ := http.NewRequest(http.MethodGet, "https://k/api", nil)
 	resp, err := rt.RoundTrip(req)
@@ -109,7 +109,7 @@ func TestInflightReleasesAtBodyEOFOrClose(t *testing.T) {
 
 func TestInflightWaitEndsWithContext(t *testing.T) {
 	base := &countingTransport{release: make(chan struct{})}
-	rt := newInflight(1).wrap(base)
+	rt := newInflight(1, 0, 0).wrap(base)
 	go get(t, rt, "https://k/api") // holds the only slot
 	for base.now.Load() == 0 {
 		time.Sleep(time.Millisecond)
@@ -125,7 +125,28 @@ func TestInflightWaitEndsWithContext(t *testing.T) {
 
 func TestInflightUnbounded(t *testing.T) {
 	base := http.DefaultTransport
-	if got := newInflight(-1).wrap(base); got != base {
+	if got := newInflight(-1, 0, 0).wrap(base); got != base {
 		t.Errorf("a negative limit wrapped the transport")
+	}
+}
+
+func TestInflightSharesOneRateLimit(t *testing.T) {
+	base := &countingTransport{release: make(chan struct{})}
+	close(base.release)
+	f := newInflight(0, 20, 1)
+	// Two transports of one inflight, as two clients of a run would have.
+	a, b := f.wrap(base), f.wrap(base)
+	started := time.Now()
+	for i := range 6 {
+		get(t, []http.RoundTripper{a, b}[i%2], "https://k/api")
+	}
+	// 6 requests at 20/s with a burst of 1: at least 5 × 50 ms.
+	if took := time.Since(started); took < 240*time.Millisecond {
+		t.Errorf("6 requests over two transports took %v, want the shared 20/s limit (>= 250 ms)", took)
+	}
+	start := time.Now()
+	get(t, a, "https://k/api?watch=true") // streams cost no token
+	if took := time.Since(start); took > 40*time.Millisecond {
+		t.Errorf("a watch waited %v for a token", took)
 	}
 }

@@ -37,8 +37,8 @@ type ClusterFlags struct {
 	Kubeconfig           string  `help:"Kubeconfig file; its content may be YAML or base64 of it. Empty: the pod's ServiceAccount." env:"KUBECONFIG"`
 	KubeContext          string  `help:"Kubeconfig context (default: its current-context)." env:"HOOKRUNNER_KUBE_CONTEXT"`
 	AllowExecCredentials bool    `help:"Allow kubeconfig users whose credentials come from an exec plugin or auth-provider." env:"HOOKRUNNER_ALLOW_EXEC_CREDENTIALS"`
-	QPS                  float32 `name:"qps" help:"Queries per second to the API server." default:"50" env:"HOOKRUNNER_QPS"`
-	BurstLimit           int     `help:"Client-side burst of API requests." default:"100" env:"HOOKRUNNER_BURST_LIMIT"`
+	QPS                  float32 `name:"qps" help:"Queries per second to the API server: one limit for all the chart's requests, watches aside (0: no limit). At most 64 of them are in flight at once." default:"1000" env:"HOOKRUNNER_QPS"`
+	BurstLimit           int     `help:"Client-side burst of API requests above --qps." default:"2000" env:"HOOKRUNNER_BURST_LIMIT"`
 }
 
 // CallbackFlags say where to report the result.
