@@ -119,7 +119,10 @@ func (w *readyFilter) WaitWithJobs(resources helmkube.ResourceList, timeout time
 }
 
 // ownStatusReaders are the kinds Helm's waiter reads with a status reader
-// of their own rather than kstatus's generic rules on the object alone.
+// of their own rather than kstatus's generic rules on the object alone
+// (cli-utils' default readers, and Helm's Job reader under
+// --wait-for-jobs). hookrunner passes Helm no custom readers
+// (helmkube.WithKStatusReaders); a kind given one would belong here.
 var ownStatusReaders = map[schema.GroupKind]bool{
 	{Group: "apps", Kind: "Deployment"}:  true,
 	{Group: "apps", Kind: "ReplicaSet"}:  true,

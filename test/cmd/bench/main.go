@@ -144,6 +144,17 @@ func run() error {
 			return []string{e.raw, "-n", strconv.Itoa(n), "-namespace", ns}
 		}},
 	}
+	// Latencies first, on a quiet control plane: after the large runs the
+	// machine is still busy collecting their objects (measured last, they
+	// came out 10-20 times worse, for helm as much as for hookrunner).
+	callback, err := e.callbackLatency()
+	if err != nil {
+		return err
+	}
+	cold, err := e.coldStart()
+	if err != nil {
+		return err
+	}
 	results := map[string]map[int][]sample{}    // tool → size → samples
 	uninstalls := map[string]map[int][]sample{} // tool → size → samples
 	for _, t := range tools {
@@ -203,14 +214,6 @@ func run() error {
 			}
 			fmt.Fprintf(os.Stderr, "bench: %-16s %5d mixed %s: %.2fs %.0f MB %0.f requests\n", t.name, *mixN, label, s.Wall, s.RSSMB, s.Requests)
 		}
-	}
-	callback, err := e.callbackLatency()
-	if err != nil {
-		return err
-	}
-	cold, err := e.coldStart()
-	if err != nil {
-		return err
 	}
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return err
@@ -337,7 +340,9 @@ func (e *env) callbackLatency() ([]float64, error) {
 			return nil, fmt.Errorf("no callback")
 		}
 		_ = cmd.Wait()
-		_ = e.cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+		if err := e.deleteNamespace(ns); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
