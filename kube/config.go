@@ -61,6 +61,8 @@ type Config struct {
 	secrets []string
 	// inflight bounds the requests of every client built from a Getter.
 	inflight *inflight
+	// discovery is shared by every Getter.
+	discovery *discoveryCache
 	// Source names where the configuration came from, for messages: the
 	// kubeconfig path or "in-cluster ServiceAccount".
 	Source string
@@ -111,7 +113,7 @@ func Load(opts Options, namespace string) (*Config, error) {
 	if maxInFlight == 0 {
 		maxInFlight = DefaultMaxInFlight
 	}
-	c := &Config{loader: loader, rest: restConfig, secrets: credentialStrings(raw), Source: source, inflight: newInflight(maxInFlight, opts.QPS, opts.Burst)}
+	c := &Config{loader: loader, rest: restConfig, secrets: credentialStrings(raw), Source: source, inflight: newInflight(maxInFlight, opts.QPS, opts.Burst), discovery: &discoveryCache{}}
 	c.getter = &Getter{cfg: c}
 	return c, nil
 }
@@ -279,7 +281,8 @@ func credentialStrings(cfg *clientcmdapi.Config) []string {
 	return out
 }
 
-// readSmallFile reads a regular file of at most 64 KiB: a token file that
+// readSmallFile reads a regular file of at most maxReferencedFile (the
+// bound checkFiles applies, so a token is learned whole): a token file that
 // names a device or a FIFO must not hang or exhaust the run.
 func readSmallFile(path string) (string, bool) {
 	f, err := os.Open(path)
@@ -290,7 +293,7 @@ func readSmallFile(path string) (string, bool) {
 	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
 		return "", false
 	}
-	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	data, err := io.ReadAll(io.LimitReader(f, maxReferencedFile))
 	if err != nil {
 		return "", false
 	}

@@ -98,6 +98,13 @@ func TestLoadAppliesClientSettings(t *testing.T) {
 	if hc.QPS >= 0 || hc.RateLimiter != nil || hc.WrapTransport == nil {
 		t.Errorf("Getter config: QPS %v, rate limiter %v, transport wrapped %v", hc.QPS, hc.RateLimiter, hc.WrapTransport != nil)
 	}
+	// Every Getter of a Config shares one discovery: the Helm actions'
+	// clients and the waits' must not discover the API twice.
+	d1, err1 := cfg.Getter().ToDiscoveryClient()
+	d2, err2 := cfg.ForHelmActions().ToDiscoveryClient()
+	if err1 != nil || err2 != nil || d1 != d2 {
+		t.Errorf("Getter and ForHelmActions have different discovery clients (%v, %v)", err1, err2)
+	}
 	// --qps 0 means no limit, not client-go's default of 5.
 	unlimited, err := Load(Options{Kubeconfig: "testdata/token.kubeconfig"}, "default")
 	if err != nil {

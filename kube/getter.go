@@ -20,7 +20,11 @@ type Getter struct {
 	// snapshots, when set, serve the Helm SDK's per-object existence
 	// checks from one LIST per collection (see snapshotTransport).
 	snapshots *snapshots
+}
 
+// discoveryCache is the one discovery of a run, shared by every Getter of
+// its Config.
+type discoveryCache struct {
 	once      sync.Once
 	discovery discovery.CachedDiscoveryInterface
 	mapper    meta.RESTMapper
@@ -48,11 +52,12 @@ func (g *Getter) ToRESTConfig() (*rest.Config, error) {
 	return rc, nil
 }
 
-// ForHelmActions returns a Getter for the Helm SDK's install and upgrade
-// clients that can answer their one-by-one existence checks of a chart's
-// resources from one LIST per collection, once UseSnapshots(true) says the
-// action applies server-side. Lock, wait and lookups keep using Getter,
-// which always asks the server.
+// ForHelmActions returns a Getter for the Helm SDK's install, upgrade and
+// uninstall clients that can answer their one-by-one GETs of a chart's
+// resources (existence and ownership checks) from one LIST per collection,
+// once UseSnapshots(true) says that is safe (an install or upgrade that
+// applies server-side, an uninstall). Lock, wait and lookups keep using
+// Getter, which always asks the server. Both share one discovery.
 func (c *Config) ForHelmActions() *Getter {
 	return &Getter{cfg: c, snapshots: newSnapshots()}
 }
@@ -71,26 +76,29 @@ func (g *Getter) ToRawKubeConfigLoader() clientcmd.ClientConfig { return g.cfg.l
 
 // ToDiscoveryClient returns the shared, memory-cached discovery client.
 func (g *Getter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
-	g.init()
-	return g.discovery, g.err
+	d := g.cfg.discover()
+	return d.discovery, d.err
 }
 
 // ToRESTMapper returns a mapper backed by the shared discovery client, which
 // re-discovers once when asked for a kind it does not know (a CRD the chart
 // has just installed).
 func (g *Getter) ToRESTMapper() (meta.RESTMapper, error) {
-	g.init()
-	return g.mapper, g.err
+	d := g.cfg.discover()
+	return d.mapper, d.err
 }
 
-func (g *Getter) init() {
-	g.once.Do(func() {
-		dc, err := discovery.NewDiscoveryClientForConfig(g.cfg.REST())
+// discover runs the Config's discovery once, for all its Getters.
+func (c *Config) discover() *discoveryCache {
+	d := c.discovery
+	d.once.Do(func() {
+		dc, err := discovery.NewDiscoveryClientForConfig(c.REST())
 		if err != nil {
-			g.err = err
+			d.err = err
 			return
 		}
-		g.discovery = memory.NewMemCacheClient(dc)
-		g.mapper = restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(g.discovery), g.discovery, nil)
+		d.discovery = memory.NewMemCacheClient(dc)
+		d.mapper = restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(d.discovery), d.discovery, nil)
 	})
+	return d
 }
