@@ -55,7 +55,7 @@ fuzz:
 BENCH_RUNS ?= 5
 BENCH_SIZES ?= 10,300,1000,3000
 bench: tools
-	$(GO) run ./test/cmd/bench -runs $(BENCH_RUNS) -sizes $(BENCH_SIZES) -out docs
+	$(GO) run ./test/cmd/bench -runs $(BENCH_RUNS) -sizes $(BENCH_SIZES) -ldflags "$(LDFLAGS)" -out docs
 
 ## cluster-up / cluster-down: the local control plane in the background (.cluster/)
 cluster-up: tools bin/testcluster

@@ -52,6 +52,12 @@ func TestInflightBoundsConcurrentRequests(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); get(t, rt, "https://k/api/v1/namespaces/a/configmaps/x") }()
 	}
+	// Wait until the bound is reached (it must be), then give the other
+	// 46 a moment to get past it if they could.
+	deadline := time.Now().Add(10 * time.Second)
+	for base.now.Load() < 4 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	time.Sleep(50 * time.Millisecond)
 	close(base.release)
 	wg.Wait()
@@ -133,20 +139,29 @@ func TestInflightUnbounded(t *testing.T) {
 func TestInflightSharesOneRateLimit(t *testing.T) {
 	base := &countingTransport{release: make(chan struct{})}
 	close(base.release)
-	f := newInflight(0, 20, 1)
+	// One token, and the next in 1000 s: a request that must wait for a
+	// token fails at once against a 10 s deadline (the limiter knows it
+	// would exceed it), so nothing here depends on timing.
+	f := newInflight(0, 0.001, 1)
 	// Two transports of one inflight, as two clients of a run would have.
 	a, b := f.wrap(base), f.wrap(base)
-	started := time.Now()
-	for i := range 6 {
-		get(t, []http.RoundTripper{a, b}[i%2], "https://k/api")
+	roundTrip := func(rt http.RoundTripper, url string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := rt.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
 	}
-	// 6 requests at 20/s with a burst of 1: at least 5 × 50 ms.
-	if took := time.Since(started); took < 240*time.Millisecond {
-		t.Errorf("6 requests over two transports took %v, want the shared 20/s limit (>= 250 ms)", took)
+	if err := roundTrip(a, "https://k/api"); err != nil {
+		t.Fatalf("first request: %v", err)
 	}
-	start := time.Now()
-	get(t, a, "https://k/api?watch=true") // streams cost no token
-	if took := time.Since(start); took > 40*time.Millisecond {
-		t.Errorf("a watch waited %v for a token", took)
+	if err := roundTrip(b, "https://k/api"); err == nil {
+		t.Errorf("a second client's request got a token the first had spent: the limit is not shared")
+	}
+	if err := roundTrip(a, "https://k/api?watch=true"); err != nil {
+		t.Errorf("a watch waited for a token: %v", err)
 	}
 }

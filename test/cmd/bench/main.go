@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,6 +43,7 @@ var (
 	mixN    = flag.Int("mix", 300, "objects of the mixed chart (Deployments, Services, Secrets, ConfigMaps); 0 skips it")
 	outDir  = flag.String("out", "docs", "where benchmarks.md and benchmarks.png go")
 	repo    = flag.String("repo", ".", "the work tree")
+	ldflags = flag.String("ldflags", "-s -w", "linker flags of the hookrunner binary (make bench passes the release build's, with version and commit)")
 	workDir string
 )
 
@@ -93,7 +95,11 @@ func run() error {
 		chart:      filepath.Join(root, "test/testdata/charts/bulk"),
 	}
 	for bin, pkg := range map[string]string{e.hookrunner: "./cmd/hookrunner", e.measure: "./test/cmd/measure", e.raw: "./test/cmd/rawcreate"} {
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg)
+		flags := "-s -w"
+		if bin == e.hookrunner {
+			flags = *ldflags
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", flags, "-o", bin, pkg)
 		cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("build %s: %v\n%s", pkg, err, out)
@@ -348,26 +354,19 @@ func (e *env) callbackLatency() ([]float64, error) {
 }
 
 type lockedBuffer struct {
-	mu  chan struct{}
+	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) lock() {
-	if b.mu == nil {
-		b.mu = make(chan struct{}, 1)
-	}
-	b.mu <- struct{}{}
-}
-
 func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.lock()
-	defer func() { <-b.mu }()
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
 func (b *lockedBuffer) String() string {
-	b.lock()
-	defer func() { <-b.mu }()
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	return b.buf.String()
 }
 
