@@ -63,6 +63,13 @@ type Options struct {
 	BinDir string
 	// Nodes is the number of fake nodes; default 2.
 	Nodes int
+	// RealNode adds a real node beside the fake ones: a kubelet with
+	// containerd in sealed namespaces (see node.go). It runs pods whose
+	// every image was imported into it; kwok runs all others.
+	RealNode bool
+	// Images are OCI archives imported into the real node's containerd,
+	// besides the pause image it builds itself.
+	Images []string
 }
 
 // Cluster is a running control plane.
@@ -75,6 +82,7 @@ type Cluster struct {
 	Host string
 
 	ownDir bool
+	node   *node
 	token  string
 	caData []byte
 	procs  []*process // in start order
@@ -118,7 +126,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return nil, err
 		}
 	}
-	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
+	need := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
+	if opts.RealNode {
+		need = append(need, "kubelet", "kube-proxy")
+	}
+	for _, name := range need {
 		if _, err := os.Stat(filepath.Join(opts.BinDir, name)); err != nil {
 			return nil, fmt.Errorf("%w: %s", ErrToolsMissing, err)
 		}
@@ -161,7 +173,22 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 	}
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
-	c.Host = "https://127.0.0.1:" + strconv.Itoa(ports[2])
+	bind := "127.0.0.1"
+	if opts.RealNode {
+		// The pause image first: its build is the slow part of the node.
+		pause := filepath.Join(c.Dir, "images", "pause.oci.tar")
+		if err := BuildImage(ctx, pause, PauseImage, "/pause", "none", "github.com/hookrunner/hookrunner/test/cmd/pause", "-s -w"); err != nil {
+			return err
+		}
+		if c.node, err = newNode(c.Dir); err != nil {
+			return err
+		}
+		c.node.archives = append([]string{pause}, opts.Images...)
+		// The API server listens on this machine's end of the veth pair,
+		// the one address outside the node's namespace that pods reach.
+		bind = c.node.hostIP.String()
+	}
+	c.Host = "https://" + net.JoinHostPort(bind, strconv.Itoa(ports[2]))
 	bin := func(name string) string { return filepath.Join(opts.BinDir, name) }
 	pki := func(name string) string { return filepath.Join(c.Dir, "pki", name) }
 
@@ -182,15 +209,18 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 	c.apiserverArgs = []string{
 		"--etcd-servers=" + etcdURL,
 		"--cert-dir=" + pki(""),
-		"--secure-port=" + strconv.Itoa(ports[2]), "--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(ports[2]), "--bind-address=" + bind, "--advertise-address=" + bind,
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file=" + pki("sa.pub"),
 		"--service-account-signing-key-file=" + pki("sa.key"),
 		"--token-auth-file=" + pki("tokens.csv"),
 		"--authorization-mode=RBAC",
-		"--service-cluster-ip-range=10.0.0.0/24",
+		"--service-cluster-ip-range=" + ServiceCIDR,
 		"--allow-privileged=true",
 		"--enable-priority-and-fairness=false", // no request queueing: benchmarks measure hookrunner, not APF
+		// Reach kubelets (logs, exec) by IP, never by resolving a node's
+		// name through this machine's DNS server, which is outside it.
+		"--kubelet-preferred-address-types=InternalIP",
 	}
 	if err := c.StartAPIServer(ctx); err != nil {
 		return err
@@ -227,7 +257,10 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 	if err := c.run("kwok", bin("kwok"), kc, "--config="+stages,
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-		"--cidr=10.0.0.1/24", "--node-ip=10.0.0.1",
+		"--cidr=10.0.0.1/24",
+		// A log request for a kwok pod dials the node's IP: loopback, where
+		// nothing listens, never an address outside this machine.
+		"--node-ip=127.0.0.1",
 		"--server-address=", // no metrics/debug server: parallel clusters would fight over its port
 	); err != nil {
 		return err
@@ -237,12 +270,17 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if c.node != nil {
+		if err := c.node.start(ctx, c, opts.BinDir); err != nil {
+			return fmt.Errorf("real node: %w", err)
+		}
+	}
 	for i := range opts.Nodes {
 		if _, err := client.CoreV1().Nodes().Create(ctx, fakeNode(fmt.Sprintf("kwok-node-%d", i)), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create fake node: %w", err)
 		}
 	}
-	return c.waitFor(ctx, "nodes Ready and default ServiceAccount", func() (bool, error) {
+	err = c.waitFor(ctx, "nodes Ready and default ServiceAccount", func() (bool, error) {
 		nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, nil
@@ -255,12 +293,19 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 				}
 			}
 		}
+		if c.node != nil {
+			ready-- // counted above, not one of the fake nodes
+		}
 		if ready < opts.Nodes {
 			return false, nil
 		}
 		_, err = client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err == nil, nil
 	})
+	if err != nil || c.node == nil {
+		return err
+	}
+	return c.steerToNode(ctx)
 }
 
 // StartAPIServer starts kube-apiserver (again, after StopAPIServer) on the
@@ -487,6 +532,10 @@ func (c *Cluster) LogTail(n int) string {
 // created it.
 func (c *Cluster) Close() error {
 	var errs []error
+	if c.node != nil {
+		// First: it takes the node's processes and containers with it.
+		errs = append(errs, c.node.close())
+	}
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		errs = append(errs, c.procs[i].stop(2*time.Second))
 	}

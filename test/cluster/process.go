@@ -43,6 +43,12 @@ type process struct {
 // startProcess runs path with args in its own process group, killed with
 // SIGKILL when this process dies, with stdout and stderr appended to logPath.
 func startProcess(name, path, logPath string, args ...string) (*process, error) {
+	return startProcessEnv(name, path, logPath, nil, args...)
+}
+
+// startProcessEnv is startProcess with env added to this process's
+// environment.
+func startProcessEnv(name, path, logPath string, env []string, args ...string) (*process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open log for %s: %w", name, err)
@@ -50,6 +56,9 @@ func startProcess(name, path, logPath string, args ...string) (*process, error) 
 	cmd := exec.Command(path, args...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	req := spawnRequest{cmd: cmd, done: make(chan error)}
 	spawnRequests <- req

@@ -61,6 +61,12 @@ build cluster "$here/cluster" "$stamp" \
   sigs.k8s.io/kwok/cmd/kwok \
   ./etcd
 
+# The real node's kubelet and kube-proxy: same module and stamp, their own
+# cache entry so that adding them did not rebuild the control plane.
+build node "$here/cluster" "$stamp" \
+  k8s.io/kubernetes/cmd/kubelet \
+  k8s.io/kubernetes/cmd/kube-proxy
+
 # The two helm CLIs share a module; each is built alone as helm4 and helm3.
 for major in 4 3; do
   v=$(cd "$here/helm" && go list -m -f '{{.Version}}' "helm.sh/helm/v$major")

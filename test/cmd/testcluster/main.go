@@ -21,14 +21,22 @@ import (
 func main() {
 	dir := flag.String("dir", ".cluster", "state directory (kubeconfig, logs, etcd data)")
 	nodes := flag.Int("nodes", 2, "number of fake nodes")
+	realNode := flag.Bool("real-node", false, "add a real node (kubelet and containerd in sealed namespaces; needs root)")
+	var images imageList
+	flag.Var(&images, "image", "OCI archive to import into the real node (repeatable)")
 	flag.Parse()
-	if err := run(*dir, *nodes); err != nil {
+	if err := run(*dir, cluster.Options{Nodes: *nodes, RealNode: *realNode, Images: images}); err != nil {
 		fmt.Fprintln(os.Stderr, "testcluster:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, nodes int) error {
+type imageList []string
+
+func (l *imageList) String() string     { return fmt.Sprint(*l) }
+func (l *imageList) Set(v string) error { *l = append(*l, v); return nil }
+
+func run(dir string, opts cluster.Options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	abs, err := filepath.Abs(dir)
@@ -42,7 +50,13 @@ func run(dir string, nodes int) error {
 		return err
 	}
 	start := time.Now()
-	c, err := cluster.Start(ctx, cluster.Options{Dir: abs, Nodes: nodes})
+	opts.Dir = abs
+	for i, img := range opts.Images {
+		if opts.Images[i], err = filepath.Abs(img); err != nil {
+			return err
+		}
+	}
+	c, err := cluster.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
