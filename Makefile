@@ -11,7 +11,7 @@ PKG     := github.com/hookrunner/hookrunner
 LDFLAGS := -s -w -X $(PKG)/runner.Version=$(VERSION) -X $(PKG)/runner.Commit=$(COMMIT)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: all build binary image tools test vet fuzz bench cluster-up cluster-down demo clean
+.PHONY: all build binary image image-oci tools test vet fuzz bench cluster-up cluster-down demo clean
 
 all: build
 
@@ -29,11 +29,22 @@ PLATFORMS ?= linux/amd64,linux/arm64
 image:
 	docker buildx build --platform $(PLATFORMS) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
 
+## image-oci: the same image as an OCI archive, linux/amd64 and linux/arm64, with no Docker engine
+## (cmd/ociimage; named as the wrapper chart's default image: hookrunner:<appVersion>)
+APP_VERSION := $(shell sed -n 's/^appVersion: *"*\([^"]*\)"*/\1/p' charts/hookrunner/Chart.yaml)
+IMAGE_NAME ?= docker.io/library/hookrunner:$(APP_VERSION)
+image-oci: binary
+	$(GO) run ./cmd/ociimage -o bin/hookrunner.oci.tar -name $(IMAGE_NAME) -base static -entrypoint /hookrunner \
+	  -binary linux/amd64=bin/hookrunner-linux-amd64 -binary linux/arm64=bin/hookrunner-linux-arm64
+	@echo "image: bin/hookrunner.oci.tar ($(IMAGE_NAME)); import with: ctr -n k8s.io images import bin/hookrunner.oci.tar"
+
 bin/testcluster: $(shell find test/cluster test/cmd/testcluster -name '*.go' -o -name '*.yaml') go.mod go.sum
 	$(GO) build -o $@ ./test/cmd/testcluster
 
-## tools: control plane and helm CLIs from pinned modules (cached by pin)
+## tools: Debian packages the real node needs (when missing), then the control
+## plane, kubelet, kube-proxy and helm CLIs from pinned modules (cached by pin)
 tools:
+	test/tools/packages.sh
 	test/tools/build.sh
 
 ## test: everything; the cluster tests need the tools
@@ -57,15 +68,16 @@ BENCH_SIZES ?= 10,300,1000,3000
 bench: tools
 	$(GO) run ./test/cmd/bench -runs $(BENCH_RUNS) -sizes $(BENCH_SIZES) -ldflags "$(LDFLAGS)" -out docs
 
-## cluster-up / cluster-down: the local control plane in the background (.cluster/)
-cluster-up: tools bin/testcluster
-	test/tools/cluster.sh up
+## cluster-up / cluster-down: the local control plane in the background (.cluster/), with a
+## real node (containerd + kubelet) that runs the hookrunner image imported under the chart's default name
+cluster-up: tools bin/testcluster image-oci
+	HOOKRUNNER_CLUSTER_ARGS="--real-node --image $(CURDIR)/bin/hookrunner.oci.tar" test/tools/cluster.sh up
 
 cluster-down:
 	test/tools/cluster.sh down
 
 ## demo: control plane + an example install through hookrunner
-demo: cluster-up build
+demo: cluster-up
 	test/demo.sh
 
 clean: cluster-down

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# make demo: installs the example chart into the local control plane through
-# the freshly built hookrunner, waits on a condition, and reports to a local
-# callback receiver (ROS format); then shows the callback received, the
-# result document with its outputs, and what the real helm CLI sees. Run by
-# `make demo` after `make cluster-up build`.
+# make demo: installs the wrapper chart (charts/hookrunner) into the local
+# cluster with the real helm v4 CLI. Its post-install hook Job runs the
+# hookrunner image on the cluster's real node (containerd + kubelet), which
+# installs the example chart carried in the release (target.chartContent),
+# waits on a condition, renders outputs and reports to a local callback
+# receiver (ROS format). Then shows the callback, the releases, and an
+# upgrade of the wrapper that changes nothing. Run by `make demo` after
+# `make cluster-up`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export KUBECONFIG=$root/.cluster/kubeconfig
+helm=$root/.tools/bin/helm4
+kubectl=$root/.tools/bin/kubectl
 out=$(mktemp -d)
 receiver_pid=
 cleanup() {
@@ -18,36 +23,48 @@ trap cleanup EXIT
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+# The receiver listens where the node's pods reach this machine: the host end
+# of the node's veth pair (never an address outside this machine).
+host_ip=$(cat .cluster/host-ip)
 go build -o bin/receiver ./test/cmd/receiver
-bin/receiver -url-file "$out/url" >"$out/callbacks" 2>&1 &
+bin/receiver -listen "$host_ip:0" -url-file "$out/url" >"$out/callbacks" 2>&1 &
 receiver_pid=$!
 for _ in $(seq 1 50); do [[ -s $out/url ]] && break; sleep 0.1; done
 callback=$(cat "$out/url")/waitcondition?stackid=demo\&signature=c2lnbmF0dXJlLW9mLXRoZS1kZW1v
 
-cmd=(bin/hookrunner install demo test/testdata/charts/webapp -n demo --create-namespace
-  --set message=hello
-  --wait-for 'Deployment/demo jsonpath={.status.readyReplicas} Equals value=2'
-  --output 'endpoint=http://{{ (lookup "v1" "Service" .Release.Namespace "demo").spec.clusterIP }}:{{ .Values.service.port }}'
-  --output 'ready={{ (index .Conditions 0).Value }} replicas ready'
-  --callback-format ros --callback-url "$callback"
-  --result-file "$out/result.json" --log-format text)
+"$helm" package test/testdata/charts/webapp -d "$out" >/dev/null
+cat >"$out/values.yaml" <<YAML
+target:
+  chartContent: $(base64 -w0 "$out"/webapp-*.tgz)
+  releaseName: demo
+  namespace: demo
+  values: {message: hello}
+rbac: {clusterAdmin: true}
+callback: {format: ros, url: "$callback"}
+waitFor:
+  - {kind: Deployment, name: demo, jsonPath: "{.status.readyReplicas}", operator: Equals, value: "2"}
+outputs:
+  endpoint: 'http://{{ (lookup "v1" "Service" .Release.Namespace "demo").spec.clusterIP }}:{{ .Values.service.port }}'
+  ready: '{{ (index .Conditions 0).Value }} replicas ready'
+YAML
 
-say "hookrunner install demo test/testdata/charts/webapp -n demo --create-namespace --wait-for … --output … --callback-url …"
-"${cmd[@]}" >/dev/null
+say "helm install shop charts/hookrunner -n shop --create-namespace -f values.yaml  (target.chartContent, rbac.clusterAdmin, callback, waitFor, outputs)"
+"$helm" install shop charts/hookrunner -n shop --create-namespace -f "$out/values.yaml" --timeout 5m
+
+say "the hook pod ran the hookrunner image on the real node (kubectl get events -n shop)"
+"$kubectl" get events -n shop --field-selector involvedObject.kind=Pod -o custom-columns=POD:.involvedObject.name,REASON:.reason,MESSAGE:.message | grep -E "POD|Scheduled|Pulled|Started" || true
 
 say "callback received by the local receiver (ROS WaitConditionHandle format)"
 cat "$out/callbacks"
 
-say "result document (--result-file; also the last line of stdout)"
-cat "$out/result.json"
-
-say "the same command again: nothing to do (action none), outputs and callback again"
-"${cmd[@]}" 2>/dev/null | tail -n 1
-
-say "helm list -n demo (the real helm v4 CLI)"
-.tools/bin/helm4 list -n demo
+say "helm list -A (the wrapper release and the target release it installed)"
+"$helm" list -A
 
 say "kubectl get deploy,svc,cm -n demo"
-.tools/bin/kubectl get deploy,svc,cm -n demo
+"$kubectl" get deploy,svc,cm -n demo
 
-printf '\nThe cluster keeps running: KUBECONFIG=%s; stop it with make cluster-down.\n' "$KUBECONFIG"
+say "helm upgrade of the wrapper with the same values: hookrunner finds nothing to do (action none) and reports again"
+"$helm" upgrade shop charts/hookrunner -n shop -f "$out/values.yaml" --timeout 5m >/dev/null
+tail -n 1 "$out/callbacks"
+
+printf '\nThe cluster keeps running: KUBECONFIG=%s; helm uninstall shop -n shop removes the target too; stop it with make cluster-down.\n' "$KUBECONFIG"

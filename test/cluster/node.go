@@ -499,3 +499,44 @@ conntrack:
   tcpEstablishedTimeout: 0s
   tcpCloseWaitTimeout: 0s
 `
+
+// HostIP is the address on this machine that the real node's pods reach:
+// the host end of the veth pair, where the API server listens. Test servers
+// that hook pods call (callback receivers, chart servers, registries) listen
+// here. Without a real node it is 127.0.0.1.
+func (c *Cluster) HostIP() string {
+	if c.node == nil {
+		return "127.0.0.1"
+	}
+	return c.node.hostIP.String()
+}
+
+// HasRealNode reports whether the cluster runs a real node.
+func (c *Cluster) HasRealNode() bool { return c.node != nil }
+
+// NodeRoutes returns the routes of the real node's network namespace and of
+// every pod network namespace on it, keyed "node" and by namespace path, as
+// `ip route` prints them (IPv4 and IPv6, all tables).
+func (c *Cluster) NodeRoutes() (map[string]string, error) {
+	if c.node == nil {
+		return nil, errors.New("no real node")
+	}
+	routes := map[string]string{}
+	r, err := c.node.routes()
+	if err != nil {
+		return nil, err
+	}
+	routes["node"] = r
+	// Pod namespaces are bind-mounted under containerd's state directory,
+	// inside the node's mount namespace.
+	script := `for ns in $(find "$1" -path '*netns*' -type f 2>/dev/null); do echo "=== $ns"; nsenter --net="$ns" ip -4 route show table all; nsenter --net="$ns" ip -6 route show table all; done`
+	out, err := c.node.nsenter(true, "sh", "-c", script, "sh", filepath.Join(c.node.dir, "containerd", "state")).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("pod routes: %v: %s", err, out)
+	}
+	for _, part := range strings.Split(string(out), "=== ")[1:] {
+		name, body, _ := strings.Cut(part, "\n")
+		routes[name] = body
+	}
+	return routes, nil
+}

@@ -26,7 +26,11 @@ var (
 // test that asks for it, with the tail of the component logs; outside CI,
 // binaries that were never built make those tests skip instead, and under
 // CI=true they fail too.
-func Main(m *testing.M) int {
+func Main(m *testing.M) int { return MainOptions(m, Options{}) }
+
+// MainOptions is Main with a cluster started with opts (a real node, images
+// to import).
+func MainOptions(m *testing.M, opts Options) int {
 	// Fuzzing (go test -fuzz) exercises pure functions, in worker
 	// processes that each run TestMain: no cluster for those.
 	flag.Parse()
@@ -35,12 +39,12 @@ func Main(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	start := time.Now()
-	c, err := Start(ctx, Options{})
-	if err != nil && !errors.Is(err, ErrToolsMissing) {
+	c, err := Start(ctx, opts)
+	if err != nil && !errors.Is(err, ErrToolsMissing) && !errors.Is(err, ErrNodeUnsupported) {
 		// A port taken between choosing and binding it is the one transient
 		// failure here: try once more.
 		fmt.Fprintf(os.Stderr, "cluster: first start failed, retrying: %v\n", err)
-		c, err = Start(ctx, Options{})
+		c, err = Start(ctx, opts)
 	}
 	cancel()
 	if err == nil {
@@ -71,7 +75,7 @@ func Get(t testing.TB) *Cluster {
 		return c
 	case err == nil:
 		t.Fatal("cluster.Get called without cluster.Main in TestMain")
-	case errors.Is(err, ErrToolsMissing) && os.Getenv("CI") != "true":
+	case (errors.Is(err, ErrToolsMissing) || errors.Is(err, ErrNodeUnsupported)) && os.Getenv("CI") != "true":
 		t.Skipf("no test cluster: %v", err)
 	}
 	t.Fatalf("test cluster did not start: %v", err)

@@ -39,7 +39,7 @@ type receiver struct {
 
 func newReceiver(t *testing.T) *receiver {
 	r := &receiver{more: make(chan struct{}, 16)}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		data, _ := io.ReadAll(req.Body)
 		s := signal{at: time.Now(), method: req.Method, query: req.URL.RawQuery, header: req.Header.Clone()}
 		_ = json.Unmarshal(data, &s.body)
@@ -48,6 +48,10 @@ func newReceiver(t *testing.T) *receiver {
 		r.mu.Unlock()
 		r.more <- struct{}{}
 	}))
+	// On the address hook pods on the real node reach too.
+	r.Listener.Close()
+	r.Listener = listen(t)
+	r.Start()
 	t.Cleanup(r.Close)
 	return r
 }

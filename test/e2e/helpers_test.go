@@ -21,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
 
 	"github.com/hookrunner/hookrunner/runner"
 	"github.com/hookrunner/hookrunner/test/cluster"
@@ -42,9 +43,46 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build hookrunner: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := cluster.Main(m)
+	// The image the wrapper chart runs by default (hookrunner:APPVERSION),
+	// imported into the real node that runs its hook pods.
+	image := filepath.Join(dir, "hookrunner.oci.tar")
+	name, err := wrapperImage()
+	if err == nil {
+		err = cluster.BuildImage(context.Background(), image, name, "/hookrunner", "static", "github.com/hookrunner/hookrunner/cmd/hookrunner", "-s -w")
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build hookrunner image: %v\n", err)
+		os.Exit(1)
+	}
+	code := cluster.MainOptions(m, cluster.Options{RealNode: true, Images: []string{image}})
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// wrapperImage is the wrapper chart's default image, as containerd names it.
+func wrapperImage() (string, error) {
+	data, err := os.ReadFile(filepath.Join(wrapperChart, "Chart.yaml"))
+	if err != nil {
+		return "", err
+	}
+	var meta struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(data, &meta); err != nil {
+		return "", err
+	}
+	return "docker.io/library/hookrunner:" + meta.AppVersion, nil
+}
+
+// listen listens on a free port of the address that both this machine and
+// the real node's pods reach.
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(cluster.Get(t).HostIP(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }
 
 const (
@@ -125,14 +163,11 @@ func helmCLI(t *testing.T, which string, args ...string) string {
 	return out
 }
 
-// silentListener accepts TCP connections on loopback and never answers:
+// silentListener accepts TCP connections and never answers:
 // a callback receiver or API server that hangs.
 func silentListener(t *testing.T) net.Listener {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listen(t)
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		var conns []net.Conn

@@ -40,25 +40,37 @@ func helmRun(t *testing.T, which string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// chartContent returns base64 of the packaged chart in dir, as
+// target.chartContent takes it: the hook pod cannot see this machine's files.
+func chartContent(t *testing.T, dir string) string {
+	t.Helper()
+	data, err := os.ReadFile(chartsrv.Package(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(data)
+}
+
 // wrapperValues writes a values file for the wrapper chart: the target
-// fixture chart by absolute path (hookrunner runs on this machine), the
-// admin kubeconfig, the exec label on hook pods, and extra.
+// fixture chart carried in the release (target.chartContent), the admin
+// kubeconfig (whose server the real node's pods reach), and extra. The
+// hook pods run the default image on the real node, steered there by the
+// test cluster, with no image or scheduling values.
 func wrapperValues(t *testing.T, targetNS string, extra map[string]any) string {
 	t.Helper()
 	kc, err := os.ReadFile(cluster.Get(t).Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	chartPath, _ := filepath.Abs(webapp)
 	vals := map[string]any{
 		"target": map[string]any{
-			"chart": chartPath, "releaseName": "app", "namespace": targetNS,
+			"chartContent": chartContent(t, webapp), "releaseName": "app", "namespace": targetNS,
 			"values": map[string]any{"message": "from-wrapper"},
 		},
 		"kubeconfig": map[string]any{"value": string(kc)},
 		"install":    map[string]any{"timeout": "90s"},
 		"uninstall":  map[string]any{"timeout": "30s"},
-		"job":        map[string]any{"podLabels": map[string]any{cluster.ExecLabel: "true"}, "backoffLimit": 0},
+		"job":        map[string]any{"backoffLimit": 0},
 	}
 	for k, v := range extra {
 		if m, ok := v.(map[string]any); ok {
@@ -209,7 +221,7 @@ func TestWrapperLifecycle(t *testing.T) {
 			ns := "wrapper-" + cli
 			target := "target-" + cli
 			rcv := newReceiver(t)
-			k := startHookKubelet(t, ns)
+			k := followHookPods(t, ns)
 			values := wrapperValues(t, target, map[string]any{
 				"callback": map[string]any{"url": rcv.url(), "format": "ros"},
 				"waitFor":  []any{map[string]any{"kind": "Deployment", "name": "app", "jsonPath": "{.status.readyReplicas}", "operator": "Equals", "value": "2"}},
@@ -219,6 +231,7 @@ func TestWrapperLifecycle(t *testing.T) {
 				t.Fatalf("helm install: %v\n%s\nhook pods:\n%s", err, out, k.log())
 			}
 			// The target is deployed by the time helm returns.
+			k.ranOnRealNode(t)
 			if status, rev := helmStatus(t, target, "app"); status != "deployed" || rev != "1" {
 				t.Fatalf("target after helm install: %q revision %q\n%s", status, rev, k.log())
 			}
@@ -257,10 +270,9 @@ func TestWrapperReportsTargetFailure(t *testing.T) {
 	t.Parallel()
 	ns, target := "wrapper-fails", "target-fails"
 	rcv := newReceiver(t)
-	k := startHookKubelet(t, ns)
-	failingPath, _ := filepath.Abs(failing)
+	k := followHookPods(t, ns)
 	values := wrapperValues(t, target, map[string]any{
-		"target":   map[string]any{"chart": failingPath, "values": map[string]any{"fail": true, "auth": map[string]any{"password": "canary-pw-wrapper"}}},
+		"target":   map[string]any{"chartContent": chartContent(t, failing), "values": map[string]any{"fail": true, "auth": map[string]any{"password": "canary-pw-wrapper"}}},
 		"callback": map[string]any{"url": rcv.url(), "format": "cfn"},
 	})
 	out, err := helmRun(t, "helm4", "install", "wrap", wrapperChart, "-n", ns, "--create-namespace", "-f", values, "--timeout", "3m")
@@ -293,7 +305,7 @@ func TestWrapperUninstallWithDeadTarget(t *testing.T) {
 	t.Parallel()
 	ln := silentListener(t)
 	ns := "wrapper-dead-target"
-	k := startHookKubelet(t, ns)
+	k := followHookPods(t, ns)
 	dead := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://" + ln.Addr().String() + "\", insecure-skip-tls-verify: true}}]\n" +
 		"users: [{name: u, user: {token: canary-dead}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n"
 	values := wrapperValues(t, "target-dead", map[string]any{
@@ -330,7 +342,7 @@ func TestWrapperRestrictedNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := startHookKubelet(t, ns)
+	k := followHookPods(t, ns)
 	values := wrapperValues(t, target, map[string]any{"imageRegistryRewrite": []any{"registry.example.com=mirror.example.com/app"}})
 	if out, err := helmRun(t, "helm4", "install", "wrap", wrapperChart, "-n", ns, "-f", values, "--timeout", "3m"); err != nil {
 		t.Fatalf("helm install into a restricted namespace: %v\n%s\n%s", err, out, k.log())
@@ -343,12 +355,11 @@ func TestWrapperRestrictedNamespace(t *testing.T) {
 	if err != nil || d.Spec.Template.Spec.Containers[0].Image != "mirror.example.com/app/webapp:1.0" {
 		t.Errorf("target image: %v %v", err, d.Spec.Template.Spec.Containers)
 	}
-	// The hook pods ran restricted, with a read-only root filesystem.
-	specs := k.podSpecs()
-	if len(specs) == 0 {
-		t.Fatal("no hook pod ran")
-	}
-	for _, spec := range specs {
+	// The hook pods ran on the real node, restricted, with a read-only root
+	// filesystem.
+	k.ranOnRealNode(t)
+	for _, p := range k.pods() {
+		spec := p.spec
 		sc := spec.Containers[0].SecurityContext
 		if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
 			spec.SecurityContext == nil || spec.SecurityContext.RunAsUser == nil || *spec.SecurityContext.RunAsUser != 65532 {
@@ -368,11 +379,12 @@ func TestWrapperRestrictedNamespace(t *testing.T) {
 func TestWrapperComputeNestValues(t *testing.T) {
 	t.Parallel()
 	ns, target := "wrapper-nest", "target-nest"
-	k := startHookKubelet(t, ns)
+	k := followHookPods(t, ns)
 	rcv := newReceiver(t)
 	tgz := chartsrv.Package(t, webapp)
 	files := http.FileServer(http.Dir(filepath.Dir(tgz)))
-	srv := httptest.NewServer(files)
+	srv := &httptest.Server{Listener: listen(t), Config: &http.Server{Handler: files}}
+	srv.Start()
 	defer srv.Close()
 	kc, err := os.ReadFile(cluster.Get(t).Kubeconfig)
 	if err != nil {
@@ -385,7 +397,7 @@ func TestWrapperComputeNestValues(t *testing.T) {
 		"ReleaseName":    "nest-app",
 		"ChartNamespace": target,
 		"CurlCli":        "curl -i -X POST -H 'Content-Type: application/json' -H 'x-acs-ros-stack-id: 5f1c' '" + rcv.url() + "'",
-		"job":            map[string]any{"podLabels": map[string]any{cluster.ExecLabel: "true"}, "backoffLimit": 0},
+		"job":            map[string]any{"backoffLimit": 0},
 		"install":        map[string]any{"timeout": "90s"},
 	}
 	data, _ := yaml.Marshal(values)

@@ -2,7 +2,8 @@
 # Starts (up) or stops (down) the local control plane in the background, with
 # its state in .cluster/ of the work tree. Used by `make cluster-up`,
 # `make cluster-down`, the demo and benchmarks. HOOKRUNNER_CLUSTER_DIR and
-# HOOKRUNNER_TESTCLUSTER override the state directory and the binary (tests).
+# HOOKRUNNER_TESTCLUSTER override the state directory and the binary (tests);
+# HOOKRUNNER_CLUSTER_ARGS adds testcluster flags (--real-node --image FILE).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir=${HOOKRUNNER_CLUSTER_DIR:-$root/.cluster}
@@ -19,7 +20,8 @@ up)
   rm -rf "$dir"
   mkdir -p "$dir"
   start=$(date +%s%N)
-  setsid "$testcluster" --dir "$dir" >"$dir/testcluster.log" 2>&1 </dev/null &
+  # shellcheck disable=SC2086 # flags split on purpose
+  setsid "$testcluster" --dir "$dir" ${HOOKRUNNER_CLUSTER_ARGS:-} >"$dir/testcluster.log" 2>&1 </dev/null &
   pid=$!
   for _ in $(seq 1 1200); do
     [[ -f $dir/kubeconfig ]] && break

@@ -27,7 +27,27 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- .Values.ChartNamespace | default .Values.target.namespace | default .Release.Namespace -}}
 {{- end -}}
 {{- define "hookrunner.targetChart" -}}
+{{- if include "hookrunner.chartContent" . -}}
+{{- print "/etc/hookrunner/config/chart.tgz" -}}
+{{- else -}}
 {{- .Values.ChartUrl | default .Values.target.chart -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The target chart carried in this release, base64 of its .tgz: target.chartContent,
+or the file target.chartFile of this chart. Empty when the chart comes from elsewhere.
+*/}}
+{{- define "hookrunner.chartContent" -}}
+{{- if .Values.target.chartContent -}}
+{{- .Values.target.chartContent | replace "\n" "" | replace " " "" -}}
+{{- else if .Values.target.chartFile -}}
+{{- $data := .Files.Get .Values.target.chartFile -}}
+{{- if not $data -}}
+{{- fail (printf "target.chartFile %s: no such file in the chart (put the .tgz under files/ and name it from the chart root)" .Values.target.chartFile) -}}
+{{- end -}}
+{{- $data | b64enc -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The target's values: target.values with ChartValues (a YAML or JSON string, or a map) over them. */}}
@@ -96,6 +116,16 @@ budget) and slack, so hookrunner always times out, and reports, first.
 {{- end -}}
 {{- if and (include "hookrunner.kubeconfig" .) .Values.kubeconfig.existingSecret -}}
 {{- fail "give kubeconfig.value (or Kubeconfig) or kubeconfig.existingSecret, not both" -}}
+{{- end -}}
+{{- $sources := 0 -}}
+{{- range list (.Values.ChartUrl | default .Values.target.chart) .Values.target.chartContent .Values.target.chartFile -}}
+{{- if . }}{{ $sources = add1 $sources }}{{ end -}}
+{{- end -}}
+{{- if gt $sources 1 -}}
+{{- fail "give one of target.chart (or ChartUrl), target.chartContent and target.chartFile" -}}
+{{- end -}}
+{{- if gt (len (include "hookrunner.chartContent" .)) 349528 -}}
+{{- fail "the target chart carried in this release is over 256 KiB (.tgz): Secrets and Helm release records hold at most 1 MiB; serve it from a registry (target.chart) instead" -}}
 {{- end -}}
 {{- if and (include "hookrunner.callbackCurl" .) .Values.callback.url -}}
 {{- fail "give callback.url or callback.curl (CurlCli), not both" -}}

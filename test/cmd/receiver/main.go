@@ -18,8 +18,9 @@ import (
 
 func main() {
 	urlFile := flag.String("url-file", "", "write the receiver's URL here once listening")
+	addr := flag.String("listen", "127.0.0.1:0", "address to listen on (the cluster's host-ip for hook pods on the real node)")
 	flag.Parse()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "receiver:", err)
 		os.Exit(1)

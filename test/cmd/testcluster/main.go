@@ -65,6 +65,10 @@ func run(dir string, opts cluster.Options) error {
 	if err != nil {
 		return err
 	}
+	// The address the real node's pods reach on this machine.
+	if err := os.WriteFile(filepath.Join(abs, "host-ip"), []byte(c.HostIP()+"\n"), 0o600); err != nil {
+		return err
+	}
 	// Written last and renamed into place: its presence means "ready".
 	tmp := filepath.Join(abs, "kubeconfig.tmp")
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
