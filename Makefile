@@ -29,14 +29,17 @@ PLATFORMS ?= linux/amd64,linux/arm64
 image:
 	docker buildx build --platform $(PLATFORMS) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
 
-## image-oci: the same image as an OCI archive, linux/amd64 and linux/arm64, with no Docker engine
-## (cmd/ociimage; named as the wrapper chart's default image: hookrunner:<appVersion>)
+## image-oci: the same image as an OCI archive with no Docker engine (cmd/ociimage), for
+## OCI_ARCHES (default amd64 and arm64), named as the wrapper chart's default image
+## (hookrunner:<appVersion>); import it with: ctr -n k8s.io images import bin/hookrunner.oci.tar
 APP_VERSION := $(shell sed -n 's/^appVersion: *"*\([^"]*\)"*/\1/p' charts/hookrunner/Chart.yaml)
 IMAGE_NAME ?= docker.io/library/hookrunner:$(APP_VERSION)
-image-oci: binary
+OCI_ARCHES ?= amd64 arm64
+HOST_ARCH := $(shell $(GO) env GOARCH)
+image-oci:
+	for arch in $(OCI_ARCHES); do GOOS=linux GOARCH=$$arch $(GOBUILD) -o bin/hookrunner-linux-$$arch ./cmd/hookrunner; done
 	$(GO) run ./cmd/ociimage -o bin/hookrunner.oci.tar -name $(IMAGE_NAME) -base static -entrypoint /hookrunner \
-	  -binary linux/amd64=bin/hookrunner-linux-amd64 -binary linux/arm64=bin/hookrunner-linux-arm64
-	@echo "image: bin/hookrunner.oci.tar ($(IMAGE_NAME)); import with: ctr -n k8s.io images import bin/hookrunner.oci.tar"
+	  $(foreach a,$(OCI_ARCHES),-binary linux/$(a)=bin/hookrunner-linux-$(a))
 
 bin/testcluster: $(shell find test/cluster test/cmd/testcluster -name '*.go' -o -name '*.yaml') go.mod go.sum
 	$(GO) build -o $@ ./test/cmd/testcluster
@@ -70,7 +73,8 @@ bench: tools
 
 ## cluster-up / cluster-down: the local control plane in the background (.cluster/), with a
 ## real node (containerd + kubelet) that runs the hookrunner image imported under the chart's default name
-cluster-up: tools bin/testcluster image-oci
+cluster-up: tools bin/testcluster
+	$(MAKE) --no-print-directory image-oci OCI_ARCHES=$(HOST_ARCH)
 	HOOKRUNNER_CLUSTER_ARGS="--real-node --image $(CURDIR)/bin/hookrunner.oci.tar" test/tools/cluster.sh up
 
 cluster-down:

@@ -213,54 +213,92 @@ func collectFuncs(node parse.Node, used map[string]bool) {
 // helm install of the wrapper returns only after the target is deployed and
 // the callback got SUCCESS with the outputs; helm upgrade of the wrapper
 // upgrades the target; helm uninstall of the wrapper removes it. With the
-// helm 4 and helm 3 CLIs.
+// helm 4 and helm 3 CLIs, and in each way hookrunner reaches the cluster: a
+// mounted kubeconfig, and its own ServiceAccount (through the kubernetes
+// Service that kube-proxy maps on the real node) with a namespaced Role or
+// bound to cluster-admin.
 func TestWrapperLifecycle(t *testing.T) {
 	t.Parallel()
-	for _, cli := range []string{"helm4", "helm3"} {
-		t.Run(cli, func(t *testing.T) {
-			ns := "wrapper-" + cli
-			target := "target-" + cli
-			rcv := newReceiver(t)
-			k := followHookPods(t, ns)
-			values := wrapperValues(t, target, map[string]any{
-				"callback": map[string]any{"url": rcv.url(), "format": "ros"},
-				"waitFor":  []any{map[string]any{"kind": "Deployment", "name": "app", "jsonPath": "{.status.readyReplicas}", "operator": "Equals", "value": "2"}},
-				"outputs":  map[string]any{"ready": "{{ (index .Conditions 0).Value }}", "message": "{{ .Values.message }}"},
+	modes := map[string]struct {
+		values func(ns string) map[string]any
+		target func(ns string) string // the target namespace
+	}{
+		"kubeconfig": {
+			values: func(string) map[string]any { return nil },
+			target: func(ns string) string { return "target-" + ns },
+		},
+		// The Role covers the wrapper's own namespace, so the target goes there.
+		"incluster-role": {
+			values: func(ns string) map[string]any {
+				return map[string]any{"kubeconfig": map[string]any{"value": ""}, "target": map[string]any{"createNamespace": false}}
+			},
+			target: func(ns string) string { return ns },
+		},
+		"incluster-admin": {
+			values: func(string) map[string]any {
+				return map[string]any{"kubeconfig": map[string]any{"value": ""}, "rbac": map[string]any{"clusterAdmin": true}}
+			},
+			target: func(ns string) string { return "target-" + ns },
+		},
+	}
+	for mode, m := range modes {
+		for _, cli := range []string{"helm4", "helm3"} {
+			t.Run(mode+"/"+cli, func(t *testing.T) {
+				t.Parallel()
+				ns := "wrap-" + mode + "-" + cli
+				target := m.target(ns)
+				rcv := newReceiver(t)
+				k := followHookPods(t, ns)
+				extra := map[string]any{
+					"callback": map[string]any{"url": rcv.url(), "format": "ros"},
+					"waitFor":  []any{map[string]any{"kind": "Deployment", "name": "app", "jsonPath": "{.status.readyReplicas}", "operator": "Equals", "value": "2"}},
+					"outputs":  map[string]any{"ready": "{{ (index .Conditions 0).Value }}", "message": "{{ .Values.message }}"},
+				}
+				for key, v := range m.values(ns) {
+					extra[key] = v
+				}
+				values := wrapperValues(t, target, extra)
+				if out, err := helmRun(t, cli, "install", "wrap", wrapperChart, "-n", ns, "--create-namespace", "-f", values, "--timeout", "3m"); err != nil {
+					t.Fatalf("helm install: %v\n%s\nhook pods:\n%s", err, out, k.log())
+				}
+				k.ranOnRealNode(t)
+				for name, p := range k.pods() {
+					inCluster := p.spec.ServiceAccountName != "" && (p.spec.AutomountServiceAccountToken == nil || *p.spec.AutomountServiceAccountToken)
+					if inCluster != (mode != "kubeconfig") {
+						t.Errorf("pod %s: service account %q, automount %v, in mode %s", name, p.spec.ServiceAccountName, p.spec.AutomountServiceAccountToken, mode)
+					}
+				}
+				// The target is deployed by the time helm returns.
+				if status, rev := helmStatus(t, target, "app"); status != "deployed" || rev != "1" {
+					t.Fatalf("target after helm install: %q revision %q\n%s", status, rev, k.log())
+				}
+				sig := rcv.next(t, 5*time.Second)
+				data := rosData(t, sig)
+				if sig.body["status"] != "SUCCESS" || data["ready"] != "2" || data["message"] != "from-wrapper" {
+					t.Errorf("callback %+v data %v", sig.body, data)
+				}
+
+				if out, err := helmRun(t, cli, "upgrade", "wrap", wrapperChart, "-n", ns, "-f", values, "--set", "target.values.message=upgraded", "--timeout", "3m"); err != nil {
+					t.Fatalf("helm upgrade: %v\n%s\n%s", err, out, k.log())
+				}
+				if status, rev := helmStatus(t, target, "app"); status != "deployed" || rev != "2" {
+					t.Errorf("target after wrapper upgrade: %q revision %q", status, rev)
+				}
+				if got := helmValues(t, "helm4", target, "app")["message"]; got != "upgraded" {
+					t.Errorf("target values after upgrade: message=%v", got)
+				}
+
+				if out, err := helmRun(t, cli, "uninstall", "wrap", "-n", ns, "--timeout", "3m"); err != nil {
+					t.Fatalf("helm uninstall: %v\n%s\n%s", err, out, k.log())
+				}
+				if status, _ := helmStatus(t, target, "app"); status != "" {
+					t.Errorf("target release still %q after the wrapper's uninstall", status)
+				}
+				if _, err := client(t).AppsV1().Deployments(target).Get(context.Background(), "app", metav1.GetOptions{}); err == nil {
+					t.Error("target deployment left behind")
+				}
 			})
-			if out, err := helmRun(t, cli, "install", "wrap", wrapperChart, "-n", ns, "--create-namespace", "-f", values, "--timeout", "3m"); err != nil {
-				t.Fatalf("helm install: %v\n%s\nhook pods:\n%s", err, out, k.log())
-			}
-			// The target is deployed by the time helm returns.
-			k.ranOnRealNode(t)
-			if status, rev := helmStatus(t, target, "app"); status != "deployed" || rev != "1" {
-				t.Fatalf("target after helm install: %q revision %q\n%s", status, rev, k.log())
-			}
-			sig := rcv.next(t, 5*time.Second)
-			data := rosData(t, sig)
-			if sig.body["status"] != "SUCCESS" || data["ready"] != "2" || data["message"] != "from-wrapper" {
-				t.Errorf("callback %+v data %v", sig.body, data)
-			}
-
-			if out, err := helmRun(t, cli, "upgrade", "wrap", wrapperChart, "-n", ns, "-f", values, "--set", "target.values.message=upgraded", "--timeout", "3m"); err != nil {
-				t.Fatalf("helm upgrade: %v\n%s\n%s", err, out, k.log())
-			}
-			if status, rev := helmStatus(t, target, "app"); status != "deployed" || rev != "2" {
-				t.Errorf("target after wrapper upgrade: %q revision %q", status, rev)
-			}
-			if got := helmValues(t, "helm4", target, "app")["message"]; got != "upgraded" {
-				t.Errorf("target values after upgrade: message=%v", got)
-			}
-
-			if out, err := helmRun(t, cli, "uninstall", "wrap", "-n", ns, "--timeout", "3m"); err != nil {
-				t.Fatalf("helm uninstall: %v\n%s\n%s", err, out, k.log())
-			}
-			if status, _ := helmStatus(t, target, "app"); status != "" {
-				t.Errorf("target release still %q after the wrapper's uninstall", status)
-			}
-			if _, err := client(t).AppsV1().Deployments(target).Get(context.Background(), "app", metav1.GetOptions{}); err == nil {
-				t.Error("target deployment left behind")
-			}
-		})
+		}
 	}
 }
 
