@@ -64,7 +64,9 @@ say "kubectl get deploy,svc,cm -n demo"
 "$kubectl" get deploy,svc,cm -n demo
 
 say "helm upgrade of the wrapper with the same values: hookrunner finds nothing to do (action none) and reports again"
+seen=$(wc -l <"$out/callbacks")
 "$helm" upgrade shop charts/hookrunner -n shop -f "$out/values.yaml" --timeout 5m >/dev/null
-tail -n 1 "$out/callbacks"
+tail -n +"$((seen + 1))" "$out/callbacks"
+"$helm" list -n demo
 
 printf '\nThe cluster keeps running: KUBECONFIG=%s; helm uninstall shop -n shop removes the target too; stop it with make cluster-down.\n' "$KUBECONFIG"
