@@ -146,6 +146,27 @@ func (r Result) write(o IO, red *Redactor, resultFile string, stdout bool) error
 	return nil
 }
 
+// writeOutputs writes r's outputs, scrubbed, as one JSON object to file
+// (nothing when file is empty): the shape an ARM deployment script's
+// $AZ_SCRIPTS_OUTPUT_PATH takes. A failed run writes what it has ({}).
+func (r Result) writeOutputs(red *Redactor, file string) error {
+	if file == "" {
+		return nil
+	}
+	outputs := r.scrubbed(red).Outputs
+	if outputs == nil {
+		outputs = map[string]string{}
+	}
+	data, err := json.Marshal(outputs)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(file, append(data, '\n')); err != nil {
+		return fmt.Errorf("write --outputs-json %s: %w", file, err)
+	}
+	return nil
+}
+
 // scrubbed returns r with secrets replaced in every free-text field.
 func (r Result) scrubbed(red *Redactor) Result {
 	r.Reason = red.String(r.Reason)

@@ -83,3 +83,44 @@ func TestWriteResult(t *testing.T) {
 		t.Errorf("termination log created outside a pod: %v", err)
 	}
 }
+
+// --outputs-json writes the outputs alone, as one JSON object, scrubbed of
+// secrets; with no outputs (a failure, an uninstall) it writes {}.
+func TestWriteOutputs(t *testing.T) {
+	red := NewRedactor()
+	red.Add("canary-secret-output")
+	cases := map[string]struct {
+		outputs map[string]string
+		want    map[string]string
+	}{
+		"outputs": {outputs: map[string]string{"endpoint": "http://10.0.0.7", "token": "x canary-secret-output"}, want: map[string]string{"endpoint": "http://10.0.0.7", "token": "x [REDACTED]"}},
+		"none":    {outputs: nil, want: map[string]string{}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "outputs.json")
+			if err := (Result{Status: StatusSuccess, Outputs: tc.outputs}).writeOutputs(red, file); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]string
+			if err := json.Unmarshal(data, &got); err != nil {
+				t.Fatalf("not one JSON object: %v: %s", err, data)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+		})
+	}
+	if err := (Result{}).writeOutputs(red, ""); err != nil {
+		t.Errorf("no file asked: %v", err)
+	}
+}

@@ -32,29 +32,31 @@ type run struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	io         IO
-	command    string // install or uninstall
-	sender     *callback.Sender
-	red        *Redactor
-	log        *slog.Logger
-	helm       *helmTail
-	start      time.Time
-	resultFile string
-	result     Result
+	io          IO
+	command     string // install or uninstall
+	sender      *callback.Sender
+	red         *Redactor
+	log         *slog.Logger
+	helm        *helmTail
+	start       time.Time
+	resultFile  string
+	outputsJSON string
+	result      Result
 }
 
 func newRun(parent context.Context, command string, c Common, o IO) *run {
 	red := NewRedactor()
 	log := newLogger(o, red)
 	r := &run{
-		parent:     parent,
-		command:    command,
-		io:         o,
-		red:        red,
-		log:        log,
-		helm:       newHelmTail(log),
-		start:      time.Now(),
-		resultFile: c.ResultFile,
+		parent:      parent,
+		command:     command,
+		io:          o,
+		red:         red,
+		log:         log,
+		helm:        newHelmTail(log),
+		start:       time.Now(),
+		resultFile:  c.ResultFile,
+		outputsJSON: c.OutputsJSON,
 		result: Result{
 			Release: ReleaseInfo{Name: c.Release, Namespace: c.Namespace},
 			Outputs: map[string]string{},
@@ -175,6 +177,9 @@ func (r *run) finish(err error) error {
 	}
 	if werr := r.result.write(r.io, r.red, r.resultFile, true); werr != nil {
 		r.log.Error("writing the result failed", "error", werr)
+	}
+	if werr := r.result.writeOutputs(r.red, r.outputsJSON); werr != nil {
+		r.log.Error("writing the outputs failed", "error", werr)
 	}
 	r.log.Info("run finished", "status", r.result.Status, "action", r.result.Action, "exitCode", r.result.ExitCode, "seconds", r.result.DurationSeconds)
 	return err

@@ -36,6 +36,9 @@ type Common struct {
 	Wait string
 	// ResultFile receives the indented result document.
 	ResultFile string
+	// OutputsJSON receives the rendered outputs as one JSON object (name →
+	// string), on every exit path ({} when there are none).
+	OutputsJSON string
 	// CacheDir holds chart downloads; it must be writable.
 	CacheDir string
 	// Callback says where to report the result; zero means nowhere. An
@@ -123,9 +126,12 @@ func (c Common) validate() error {
 	if c.Kube.QPS < 0 || c.Kube.Burst < 0 {
 		return fmt.Errorf("%w: --qps and --burst-limit must not be negative", errInvalidSpec)
 	}
-	if c.ResultFile != "" {
-		if info, err := os.Stat(filepath.Dir(c.ResultFile)); err != nil || !info.IsDir() {
-			return fmt.Errorf("%w: --result-file %s: directory %s does not exist", errInvalidSpec, c.ResultFile, filepath.Dir(c.ResultFile))
+	for flag, file := range map[string]string{"--result-file": c.ResultFile, "--outputs-json": c.OutputsJSON} {
+		if file == "" {
+			continue
+		}
+		if info, err := os.Stat(filepath.Dir(file)); err != nil || !info.IsDir() {
+			return fmt.Errorf("%w: %s %s: directory %s does not exist", errInvalidSpec, flag, file, filepath.Dir(file))
 		}
 	}
 	return nil

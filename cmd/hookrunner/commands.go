@@ -87,11 +87,12 @@ func commonFromEnv() runner.Common {
 
 // CommonFlags are shared by install and uninstall.
 type CommonFlags struct {
-	Namespace  string        `short:"n" help:"Release namespace." default:"default" env:"HOOKRUNNER_NAMESPACE"`
-	Timeout    time.Duration `help:"Bound on the whole run, waiting for the lock included." default:"10m" env:"HOOKRUNNER_TIMEOUT"`
-	Wait       string        `help:"Wait strategy: watcher (until resources are ready), legacy, hookOnly, or none (hooks only)." default:"watcher" env:"HOOKRUNNER_WAIT"`
-	ResultFile string        `help:"Also write the result document (indented JSON) to this file." env:"HOOKRUNNER_RESULT_FILE"`
-	CacheDir   string        `help:"Writable directory for chart downloads." default:"${defaultCacheDir}" env:"HOOKRUNNER_CACHE_DIR"`
+	Namespace   string        `short:"n" help:"Release namespace." default:"default" env:"HOOKRUNNER_NAMESPACE"`
+	Timeout     time.Duration `help:"Bound on the whole run, waiting for the lock included." default:"10m" env:"HOOKRUNNER_TIMEOUT"`
+	Wait        string        `help:"Wait strategy: watcher (until resources are ready), legacy, hookOnly, or none (hooks only)." default:"watcher" env:"HOOKRUNNER_WAIT"`
+	ResultFile  string        `help:"Also write the result document (indented JSON) to this file." env:"HOOKRUNNER_RESULT_FILE"`
+	OutputsJSON string        `name:"outputs-json" help:"Also write the rendered outputs, as one JSON object of name to string, to this file (for example $AZ_SCRIPTS_OUTPUT_PATH of an ARM deployment script)." env:"HOOKRUNNER_OUTPUTS_JSON"`
+	CacheDir    string        `help:"Writable directory for chart downloads." default:"${defaultCacheDir}" env:"HOOKRUNNER_CACHE_DIR"`
 	ClusterFlags
 	CallbackFlags
 }
@@ -108,11 +109,12 @@ func (f CommonFlags) common(release string) runner.Common {
 			Burst:                f.BurstLimit,
 			UserAgent:            runner.UserAgent(),
 		},
-		Timeout:    f.Timeout,
-		Wait:       f.Wait,
-		ResultFile: f.ResultFile,
-		CacheDir:   f.CacheDir,
-		Callback:   f.CallbackFlags.config(),
+		Timeout:     f.Timeout,
+		Wait:        f.Wait,
+		ResultFile:  f.ResultFile,
+		OutputsJSON: f.OutputsJSON,
+		CacheDir:    f.CacheDir,
+		Callback:    f.CallbackFlags.config(),
 	}
 }
 

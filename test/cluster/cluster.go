@@ -1,9 +1,10 @@
 // Package cluster starts a real, disposable Kubernetes control plane on this
 // machine for tests, the demo and benchmarks: etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler and kwok with fake nodes, all built
-// from pinned Go modules by test/tools/build.sh. There is no kubelet: kwok
-// plays it for every pod except those labelled ExecLabel, which a test may
-// run itself.
+// from pinned Go modules by test/tools/build.sh. kwok plays the kubelet for
+// every pod except those labelled ExecLabel, which a test may ready itself.
+// With Options.RealNode a real node (containerd, kubelet, kube-proxy, in
+// sealed namespaces: node.go) runs the pods whose images it has imported.
 package cluster
 
 import (
