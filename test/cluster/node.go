@@ -100,6 +100,8 @@ func newNode(dir string) (n *node, err error) {
 			return nil, fmt.Errorf("%w: CNI plugin %s not found in %s (run test/tools/packages.sh)", ErrNodeUnsupported, plugin, cniBinDir)
 		}
 	}
+	// Cgroups left by a node whose test binary was killed.
+	sweepCgroups(nil, 10*time.Minute)
 	n = &node{dir: filepath.Join(dir, "node")}
 	for _, sub := range []string{"", "containerd", "state", "cni", "kubelet", "logs", "pods"} {
 		if err := os.MkdirAll(filepath.Join(n.dir, sub), 0o700); err != nil {
@@ -390,6 +392,7 @@ func (n *node) close() error {
 	if n.holder == nil {
 		return nil
 	}
+	ids := n.containerIDs()
 	err := n.holder.stop(0)
 	for _, p := range n.procs {
 		// nsenter itself exits when its child is killed.
@@ -403,6 +406,7 @@ func (n *node) close() error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	sweepCgroups(ids, 0)
 	return err
 }
 
@@ -539,4 +543,49 @@ func (c *Cluster) NodeRoutes() (map[string]string, error) {
 		routes[name] = body
 	}
 	return routes, nil
+}
+
+// containerIDs returns the IDs of every container and sandbox containerd
+// created for the node, from its root directory.
+func (n *node) containerIDs() map[string]bool {
+	ids := map[string]bool{}
+	for _, kind := range []string{"containers", "sandboxes"} {
+		entries, _ := os.ReadDir(filepath.Join(n.dir, "containerd", "root", "io.containerd.grpc.v1.cri", kind))
+		for _, e := range entries {
+			ids[e.Name()] = true
+		}
+	}
+	return ids
+}
+
+// sweepCgroups removes the empty cgroups runc left under the k8s.io parent
+// of each cgroup v1 controller (a container killed with its node, not
+// deleted): those named in ids, or when ids is nil those older than
+// olderThan (left by a node whose test binary was killed; a fresh cgroup of
+// another running node is never that old). rmdir refuses a cgroup that
+// still has tasks, so a live container is never touched.
+func sweepCgroups(ids map[string]bool, olderThan time.Duration) {
+	controllers, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, c := range controllers {
+		parent := filepath.Join("/sys/fs/cgroup", c.Name(), "k8s.io")
+		entries, err := os.ReadDir(parent)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if !e.IsDir() || len(e.Name()) != 64 {
+				continue
+			}
+			if ids != nil && !ids[e.Name()] {
+				continue
+			}
+			if ids == nil {
+				info, err := e.Info()
+				if err != nil || time.Since(info.ModTime()) < olderThan {
+					continue
+				}
+			}
+			_ = syscall.Rmdir(filepath.Join(parent, e.Name()))
+		}
+	}
 }
