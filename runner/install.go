@@ -47,7 +47,8 @@ type installState struct {
 	outputs   []outputTemplate
 	observed  []kube.Observed
 	rewrite   images.Rules
-	getter    *kube.Getter // of the Helm action clients
+	getter    *kube.Getter     // of the Helm action clients
+	rel       *release.Release // after act, failed or not
 	// identity is what, besides the values, makes a release what it is:
 	// the chart digest and the image rewrite rules.
 	identity string
@@ -95,12 +96,14 @@ func (r *run) install(spec InstallSpec) (err error) {
 			return r.act(spec, &st)
 		})
 	}); err != nil {
+		r.diagnoseFailure(err, st.client, r.releaseAfter(spec.Release, &st), spec.Namespace)
 		return err
 	}
 	if len(st.conds) > 0 {
 		if err := r.step("wait", ExitTimeout, func() error {
 			return r.retryTransient("wait", func() error { return r.waitFor(spec, &st) })
 		}); err != nil {
+			r.diagnoseFailure(err, st.client, st.rel, spec.Namespace)
 			return err
 		}
 	}
@@ -352,6 +355,7 @@ func (r *run) act(spec InstallSpec, st *installState) error {
 	if rel != nil {
 		r.result.Release = releaseInfo(rel)
 	}
+	st.rel = rel
 	if err != nil {
 		if r.ctx.Err() != nil {
 			r.settleInterrupted(spec.Release, st.cfg)
@@ -362,6 +366,29 @@ func (r *run) act(spec InstallSpec, st *installState) error {
 		return fmt.Errorf("%s: %w", r.result.Action, err)
 	}
 	return nil
+}
+
+// releaseAfter is the release act left: the one Helm returned, else the
+// last recorded revision (Helm returns none for some failures).
+func (r *run) releaseAfter(name string, st *installState) *release.Release {
+	if st.rel != nil || st.cfg == nil {
+		return st.rel
+	}
+	last, err := st.cfg.Releases.Last(name)
+	if err != nil {
+		return nil
+	}
+	rel, _ := asRelease(last)
+	return rel
+}
+
+// diagnoseFailure diagnoses a failed act or wait step (not bad input or an
+// unreachable cluster: nothing there to look at).
+func (r *run) diagnoseFailure(err error, client kubernetes.Interface, rel *release.Release, namespace string) {
+	var e *Error
+	if errors.As(err, &e) && (e.Code == ExitAction || e.Code == ExitTimeout) {
+		r.diagnose(client, rel, namespace)
+	}
 }
 
 // settleInterrupted makes sure an action cut short by a signal or the

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"unicode/utf8"
+
+	"github.com/hookrunner/hookrunner/kube"
 )
 
 // Status values of a result document.
@@ -26,14 +28,20 @@ const (
 // Result is the result document: the last line of stdout, --result-file
 // (indented) and the termination log (compact, at most 4 KiB).
 type Result struct {
-	Status          string            `json:"status"`
-	Action          string            `json:"action"`
-	Release         ReleaseInfo       `json:"release"`
-	Outputs         map[string]string `json:"outputs"`
-	Reason          string            `json:"reason"`
-	ExitCode        int               `json:"exitCode"`
-	DurationSeconds float64           `json:"durationSeconds"`
-	Steps           []StepTiming      `json:"steps"`
+	Status  string            `json:"status"`
+	Action  string            `json:"action"`
+	Release ReleaseInfo       `json:"release"`
+	Outputs map[string]string `json:"outputs"`
+	Reason  string            `json:"reason"`
+	// ReasonCode is one of the Reason* constants: what an orchestrator
+	// branches on instead of parsing Reason.
+	ReasonCode string `json:"reasonCode"`
+	// Diagnosis says why the release's objects were not ready when act or
+	// wait failed, likeliest root cause first.
+	Diagnosis       []kube.Finding `json:"diagnosis,omitempty"`
+	ExitCode        int            `json:"exitCode"`
+	DurationSeconds float64        `json:"durationSeconds"`
+	Steps           []StepTiming   `json:"steps"`
 	// Callback says how reporting to the callback went, when one is set.
 	Callback *CallbackInfo `json:"callback,omitempty"`
 }

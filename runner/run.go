@@ -42,6 +42,8 @@ type run struct {
 	resultFile  string
 	outputsJSON string
 	result      Result
+	// hookFailed: the diagnosis found a hook of the release first.
+	hookFailed bool
 }
 
 func newRun(parent context.Context, command string, c Common, o IO) *run {
@@ -156,12 +158,17 @@ func (r *run) finish(err error) error {
 	if e != nil {
 		r.result.Status = StatusFailure
 		r.result.ExitCode = e.Code
-		r.result.Reason = e.Error()
+		if len(r.result.Diagnosis) > 0 && (e.Code == ExitAction || e.Code == ExitTimeout) {
+			// The likeliest cause first, then what Helm said.
+			e.msg = r.red.String(r.result.Diagnosis[0].String()) + "; " + e.Error()[len(e.Step)+2:]
+		}
+		r.result.Reason = clipReason(e.Error())
 		if lines := r.helm.Lines(); len(lines) > 0 && e.Code == ExitAction {
 			r.log.Error("last Helm log lines before the failure", "lines", strings.Join(lines, "\n"))
 		}
 		err = e
 	}
+	r.result.ReasonCode = reasonCode(r.result.Action, e, r.hookFailed)
 	// The files first: if the pod dies while the callback retries, the
 	// termination log and result file still tell what happened.
 	if r.sender != nil {
@@ -174,6 +181,7 @@ func (r *run) finish(err error) error {
 		// that must fail the Job.
 		err = cerr
 		r.result.ExitCode = cerr.Code
+		r.result.ReasonCode = ReasonCallbackFailed
 	}
 	if werr := r.result.write(r.io, r.red, r.resultFile, true); werr != nil {
 		r.log.Error("writing the result failed", "error", werr)

@@ -1,0 +1,78 @@
+package runner
+
+import (
+	"context"
+	"time"
+
+	release "helm.sh/helm/v4/pkg/release/v1"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/hookrunner/hookrunner/kube"
+)
+
+// diagnoseBudget bounds the diagnosis after a failure: it must not delay
+// the report.
+const diagnoseBudget = 5 * time.Second
+
+// maxFindings is how many findings the result document carries.
+const maxFindings = 3
+
+// releaseRefs returns the objects of rel's manifest and of its hooks,
+// namespaced objects defaulting to namespace, and which of them are hooks.
+func releaseRefs(rel *release.Release, namespace string) (refs []kube.Ref, hooks map[kube.Ref]bool) {
+	hooks = map[kube.Ref]bool{}
+	if rel == nil {
+		return nil, hooks
+	}
+	parse := func(doc string) (kube.Ref, bool) {
+		var head struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name      string `json:"name"`
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &head); err != nil || head.Kind == "" || head.Metadata.Name == "" {
+			return kube.Ref{}, false
+		}
+		ns := head.Metadata.Namespace
+		if ns == "" {
+			ns = namespace
+		}
+		return kube.Ref{Kind: head.Kind, Namespace: ns, Name: head.Metadata.Name}, true
+	}
+	for _, doc := range releaseutil.SplitManifests(rel.Manifest) {
+		if ref, ok := parse(doc); ok {
+			refs = append(refs, ref)
+		}
+	}
+	for _, h := range rel.Hooks {
+		if ref, ok := parse(h.Manifest); ok {
+			refs = append(refs, ref)
+			hooks[ref] = true
+		}
+	}
+	return refs, hooks
+}
+
+// diagnose records in the result why the release's objects are not ready,
+// after a failed act or wait. An interrupted run reports at once instead.
+func (r *run) diagnose(client kubernetes.Interface, rel *release.Release, namespace string) {
+	if client == nil || rel == nil || r.parent.Err() != nil {
+		return
+	}
+	refs, hooks := releaseRefs(rel, namespace)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.parent), diagnoseBudget)
+	defer cancel()
+	found := kube.Diagnose(ctx, client, refs, maxFindings)
+	for i := range found {
+		found[i].Message = r.red.String(found[i].Message)
+	}
+	r.result.Diagnosis = found
+	if len(found) > 0 {
+		r.hookFailed = hooks[kube.Ref{Kind: found[0].Kind, Namespace: found[0].Namespace, Name: found[0].Name}]
+		r.log.Warn("diagnosis", "findings", len(found), "first", found[0].String())
+	}
+}
