@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	release "helm.sh/helm/v4/pkg/release/v1"
@@ -74,5 +75,44 @@ func (r *run) diagnose(client kubernetes.Interface, rel *release.Release, namesp
 	if len(found) > 0 {
 		r.hookFailed = hooks[kube.Ref{Kind: found[0].Kind, Namespace: found[0].Namespace, Name: found[0].Name}]
 		r.log.Warn("diagnosis", "findings", len(found), "first", found[0].String())
+	}
+}
+
+// progressWhileActing logs one line every interval while Helm acts and
+// waits: how many of the release's resources are ready, and the first few
+// that are not, read from the revision Helm is writing. The returned
+// function stops it.
+func (r *run) progressWhileActing(client kubernetes.Interface, releases func() (*release.Release, error), namespace string, interval time.Duration) (stop func()) {
+	if client == nil || interval <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			rel, err := releases()
+			if err != nil || rel == nil {
+				continue
+			}
+			refs, _ := releaseRefs(rel, namespace)
+			ready, total, waiting := kube.Readiness(ctx, client, refs)
+			if ctx.Err() != nil {
+				return
+			}
+			r.log.Info("waiting", "step", "act", "ready", ready, "total", total, "notReady", strings.Join(waiting, "; "), "seconds", int(time.Since(start).Seconds()))
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
 	}
 }

@@ -84,7 +84,15 @@ func (r *run) install(spec InstallSpec) (err error) {
 	// After a transient failure, inspect and act again: whatever the cut-off
 	// attempt left (a pending or failed revision) is what the next
 	// decision starts from.
+	stopProgress := r.progressWhileActing(st.client, func() (*release.Release, error) {
+		last, err := st.cfg.Releases.Last(spec.Release)
+		if err != nil {
+			return nil, err
+		}
+		return asRelease(last)
+	}, spec.Namespace, spec.Progress)
 	if err := r.step("act", ExitAction, func() error {
+		defer stopProgress()
 		first := true
 		return r.retryTransient("act", func() error {
 			if !first {

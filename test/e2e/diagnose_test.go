@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookrunner/hookrunner/runner"
+	"github.com/hookrunner/hookrunner/test/cluster"
 )
 
 const broken = "../testdata/charts/broken"
@@ -70,5 +72,43 @@ func TestDiagnosisExplainsFailures(t *testing.T) {
 			}
 			t.Logf("reason: %s", r.result.Reason)
 		})
+	}
+}
+
+// While Helm waits in act, a progress line every --progress-interval says
+// how many of the release's resources are ready and names those that are
+// not: here a Deployment whose pods become ready only after 10 s.
+func TestProgressWhileActing(t *testing.T) {
+	t.Parallel()
+	c := cluster.Get(t)
+	ns := createNamespace(t)
+	s := start(t, nil, "install", "web", webapp, "-n", ns, "--set", "notReady=true", "--timeout", "2m", "--progress-interval", "1s")
+	time.Sleep(10 * time.Second) // the Deployment is not ready meanwhile: nothing readies its pods
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.ReadyExecPods(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	r := s.wait(t, 2*time.Minute).must(t)
+	var waiting, naming int
+	for _, line := range strings.Split(r.stderr, "\n") {
+		var entry struct {
+			Msg      string `json:"msg"`
+			Step     string `json:"step"`
+			Ready    int    `json:"ready"`
+			Total    int    `json:"total"`
+			NotReady string `json:"notReady"`
+		}
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != "waiting" || entry.Step != "act" {
+			continue
+		}
+		waiting++
+		if entry.Total >= 3 && entry.Ready < entry.Total && strings.HasPrefix(entry.NotReady, "Deployment "+ns+"/web: ") {
+			naming++
+		}
+	}
+	// About ten lines in ten seconds; at least a few, whatever the load.
+	if waiting < 3 || naming < 3 {
+		t.Errorf("%d progress lines during act, %d naming the Deployment:\n%s", waiting, naming, r.stderr)
 	}
 }
