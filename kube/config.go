@@ -63,6 +63,8 @@ type Config struct {
 	inflight *inflight
 	// discovery is shared by every Getter.
 	discovery *discoveryCache
+	// InCluster: the configuration is the pod's own ServiceAccount.
+	InCluster bool
 	// Source names where the configuration came from, for messages: the
 	// kubeconfig path or "in-cluster ServiceAccount".
 	Source string
@@ -113,7 +115,7 @@ func Load(opts Options, namespace string) (*Config, error) {
 	if maxInFlight == 0 {
 		maxInFlight = DefaultMaxInFlight
 	}
-	c := &Config{loader: loader, rest: restConfig, secrets: credentialStrings(raw), Source: source, inflight: newInflight(maxInFlight, opts.QPS, opts.Burst), discovery: &discoveryCache{}}
+	c := &Config{loader: loader, rest: restConfig, secrets: credentialStrings(raw), Source: source, InCluster: opts.Kubeconfig == "", inflight: newInflight(maxInFlight, opts.QPS, opts.Burst), discovery: &discoveryCache{}}
 	c.getter = &Getter{cfg: c}
 	return c, nil
 }

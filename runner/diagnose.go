@@ -2,11 +2,13 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
 	release "helm.sh/helm/v4/pkg/release/v1"
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
@@ -115,4 +117,40 @@ func (r *run) progressWhileActing(client kubernetes.Interface, releases func() (
 		cancel()
 		<-done
 	}
+}
+
+// connected starts recording Events with client once the cluster is reached.
+func (r *run) connected(client kubernetes.Interface, kc *kube.Config) {
+	r.events = kube.NewRecorder(client, r.log)
+	r.inCluster = kc.InCluster
+}
+
+// eventBudget bounds recording the outcome: it must not delay the report.
+const eventBudget = 3 * time.Second
+
+// recordOutcome records the run's outcome as an Event about the release
+// (its storage Secret) and, in-cluster, about this run's pod, so that
+// `kubectl describe pod` of the hook Job shows it.
+func (r *run) recordOutcome() {
+	if r.events == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.parent), eventBudget)
+	defer cancel()
+	rel := r.result.Release
+	var about []kube.Object
+	if rel.Revision > 0 && r.result.Action != ActionUninstall {
+		about = append(about, kube.Object{Kind: "Secret", Namespace: rel.Namespace, Name: fmt.Sprintf("sh.helm.release.v1.%s.v%d", rel.Name, rel.Revision)})
+	}
+	if r.inCluster && r.pod.Name != "" && r.pod.Namespace != "" {
+		about = append(about, r.pod)
+	}
+	eventType, message := corev1.EventTypeNormal, fmt.Sprintf("%s %s/%s", r.result.Action, rel.Namespace, rel.Name)
+	if rel.Revision > 0 {
+		message += fmt.Sprintf(": revision %d (%s %s) %s", rel.Revision, rel.Chart, rel.Version, rel.Status)
+	}
+	if r.result.Status == StatusFailure {
+		eventType, message = corev1.EventTypeWarning, r.result.Reason
+	}
+	r.events.Record(ctx, about, eventType, r.result.ReasonCode, r.red.String(message))
 }

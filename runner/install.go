@@ -222,6 +222,7 @@ func (r *run) connect(spec InstallSpec, st *installState) error {
 		return fmt.Errorf("%w: kubeconfig %s: %v", kube.ErrInvalidKubeconfig, st.kc.Source, err)
 	}
 	st.cfg, st.client = cfg, client
+	r.connected(client, st.kc)
 	var gitVersion string
 	if err := r.retryTransient("connect", func() error {
 		version, err := client.Discovery().ServerVersion()

@@ -44,6 +44,11 @@ type run struct {
 	result      Result
 	// hookFailed: the diagnosis found a hook of the release first.
 	hookFailed bool
+	// events records the outcome once the cluster is reached; pod is this
+	// run's own pod (downward API), named in Events only in-cluster.
+	events    *kube.Recorder
+	inCluster bool
+	pod       kube.Object
 }
 
 func newRun(parent context.Context, command string, c Common, o IO) *run {
@@ -59,6 +64,7 @@ func newRun(parent context.Context, command string, c Common, o IO) *run {
 		start:       time.Now(),
 		resultFile:  c.ResultFile,
 		outputsJSON: c.OutputsJSON,
+		pod:         kube.Object{Kind: "Pod", Namespace: c.PodNamespace, Name: c.PodName},
 		result: Result{
 			Release: ReleaseInfo{Name: c.Release, Namespace: c.Namespace},
 			Outputs: map[string]string{},
@@ -169,6 +175,7 @@ func (r *run) finish(err error) error {
 		err = e
 	}
 	r.result.ReasonCode = reasonCode(r.result.Action, e, r.hookFailed)
+	r.recordOutcome()
 	// The files first: if the pod dies while the callback retries, the
 	// termination log and result file still tell what happened.
 	if r.sender != nil {

@@ -39,6 +39,9 @@ type Common struct {
 	// OutputsJSON receives the rendered outputs as one JSON object (name →
 	// string), on every exit path ({} when there are none).
 	OutputsJSON string
+	// PodName and PodNamespace name the pod this run is in (downward API),
+	// for an Event about it in in-cluster mode.
+	PodName, PodNamespace string
 	// CacheDir holds chart downloads; it must be writable.
 	CacheDir string
 	// Callback says where to report the result; zero means nowhere. An

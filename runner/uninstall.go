@@ -44,7 +44,9 @@ func (r *run) uninstall(spec UninstallSpec) error {
 	}
 	var client kubernetes.Interface
 	if err := r.step("connect", ExitCluster, func() (err error) {
-		if client, err = kubernetes.NewForConfig(kc.REST()); err != nil {
+		if client, err = kubernetes.NewForConfig(kc.REST()); err == nil {
+			r.connected(client, kc)
+		} else {
 			return fmt.Errorf("%w: kubeconfig %s: %v", kube.ErrInvalidKubeconfig, kc.Source, err)
 		}
 		return r.retryTransient("connect", func() error {

@@ -93,6 +93,9 @@ type CommonFlags struct {
 	ResultFile  string        `help:"Also write the result document (indented JSON) to this file." env:"HOOKRUNNER_RESULT_FILE"`
 	OutputsJSON string        `name:"outputs-json" help:"Also write the rendered outputs, as one JSON object of name to string, to this file (for example $AZ_SCRIPTS_OUTPUT_PATH of an ARM deployment script)." env:"HOOKRUNNER_OUTPUTS_JSON"`
 	CacheDir    string        `help:"Writable directory for chart downloads." default:"${defaultCacheDir}" env:"HOOKRUNNER_CACHE_DIR"`
+	// Set by the wrapper chart from the downward API.
+	PodName      string `help:"The pod this run is in, for an Event about it in in-cluster mode." env:"POD_NAME" hidden:""`
+	PodNamespace string `help:"The namespace of that pod." env:"POD_NAMESPACE" hidden:""`
 	ClusterFlags
 	CallbackFlags
 }
@@ -109,12 +112,14 @@ func (f CommonFlags) common(release string) runner.Common {
 			Burst:                f.BurstLimit,
 			UserAgent:            runner.UserAgent(),
 		},
-		Timeout:     f.Timeout,
-		Wait:        f.Wait,
-		ResultFile:  f.ResultFile,
-		OutputsJSON: f.OutputsJSON,
-		CacheDir:    f.CacheDir,
-		Callback:    f.CallbackFlags.config(),
+		Timeout:      f.Timeout,
+		Wait:         f.Wait,
+		ResultFile:   f.ResultFile,
+		OutputsJSON:  f.OutputsJSON,
+		PodName:      f.PodName,
+		PodNamespace: f.PodNamespace,
+		CacheDir:     f.CacheDir,
+		Callback:     f.CallbackFlags.config(),
 	}
 }
 

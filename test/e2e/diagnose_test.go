@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/hookrunner/hookrunner/runner"
 	"github.com/hookrunner/hookrunner/test/cluster"
 )
@@ -70,6 +74,11 @@ func TestDiagnosisExplainsFailures(t *testing.T) {
 					t.Errorf("the secret value leaked: %s", where)
 				}
 			}
+			// The outcome is an Event about the release, with the same reason.
+			ev := findEvent(hookrunnerEvents(t, ns), "Secret", "sh.helm.release.v1.web.v1", tc.reason)
+			if ev == nil || ev.Type != corev1.EventTypeWarning || ev.Message != r.result.Reason {
+				t.Errorf("no Warning Event %s about the release with the reason: %+v", tc.reason, ev)
+			}
 			t.Logf("reason: %s", r.result.Reason)
 		})
 	}
@@ -110,5 +119,66 @@ func TestProgressWhileActing(t *testing.T) {
 	// About ten lines in ten seconds; at least a few, whatever the load.
 	if waiting < 3 || naming < 3 {
 		t.Errorf("%d progress lines during act, %d naming the Deployment:\n%s", waiting, naming, r.stderr)
+	}
+}
+
+// hookrunnerEvents returns the Events hookrunner recorded in a namespace.
+func hookrunnerEvents(t *testing.T, ns string) []corev1.Event {
+	t.Helper()
+	list, err := client(t).CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []corev1.Event
+	for _, e := range list.Items {
+		if e.ReportingController == "hookrunner" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// findEvent returns the first of events about kind/name (name "" matches
+// any) with reason, or nil.
+func findEvent(events []corev1.Event, kind, name, reason string) *corev1.Event {
+	for i, e := range events {
+		if e.InvolvedObject.Kind == kind && (name == "" || e.InvolvedObject.Name == name) && e.Reason == reason {
+			return &events[i]
+		}
+	}
+	return nil
+}
+
+// A ServiceAccount that may do everything the chart needs but record
+// Events still installs, with one warning and no more tries.
+func TestEventsWithoutPermissionWarnOnce(t *testing.T) {
+	t.Parallel()
+	c := cluster.Get(t)
+	ctx := context.Background()
+	ns := createNamespace(t)
+	kc, err := c.ServiceAccountKubeconfig(ctx, ns, "no-events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "no-events"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"pods", "services", "configmaps", "secrets", "serviceaccounts", "persistentvolumeclaims"}, Verbs: []string{"*"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"*"}, Verbs: []string{"*"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"*"}},
+	}}
+	if _, err := client(t).RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "no-events"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "no-events"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "no-events", Namespace: ns}}}
+	if _, err := client(t).RbacV1().RoleBindings(ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := hookrunner(t, []string{"KUBECONFIG=" + kc}, "install", "web", webapp, "-n", ns).must(t)
+	if n := strings.Count(r.stderr, "cannot record Events"); n != 1 {
+		t.Errorf("%d warnings about Events, want 1:\n%s", n, r.stderr)
+	}
+	if ev := hookrunnerEvents(t, ns); len(ev) != 0 {
+		t.Errorf("events recorded without permission: %+v", ev)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hookrunner/hookrunner/kube"
+	"github.com/hookrunner/hookrunner/runner"
 	"github.com/hookrunner/hookrunner/test/chartsrv"
 	"github.com/hookrunner/hookrunner/test/cluster"
 )
@@ -271,6 +272,15 @@ func TestWrapperLifecycle(t *testing.T) {
 				// The target is deployed by the time helm returns.
 				if status, rev := helmStatus(t, target, "app"); status != "deployed" || rev != "1" {
 					t.Fatalf("target after helm install: %q revision %q\n%s", status, rev, k.log())
+				}
+				// Events with the outcome: about the release, and in-cluster
+				// about the hook pod too (kubectl describe pod shows it).
+				if ev := findEvent(hookrunnerEvents(t, target), "Secret", "sh.helm.release.v1.app.v1", runner.ReasonInstallSucceeded); ev == nil || ev.Type != corev1.EventTypeNormal {
+					t.Errorf("no InstallSucceeded Event about the release in %s: %+v", target, hookrunnerEvents(t, target))
+				}
+				podEvent := findEvent(hookrunnerEvents(t, ns), "Pod", "", runner.ReasonInstallSucceeded)
+				if (podEvent != nil) != (mode != "kubeconfig") {
+					t.Errorf("Event about the hook pod: %+v, in mode %s", podEvent, mode)
 				}
 				sig := rcv.next(t, 5*time.Second)
 				data := rosData(t, sig)

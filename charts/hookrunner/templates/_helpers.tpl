@@ -194,6 +194,11 @@ containers:
       - {name: HELM_CONFIG_HOME, value: /tmp/helm/config}
       - {name: HELM_DATA_HOME, value: /tmp/helm/data}
       - {name: HOOKRUNNER_CALLBACK_BUDGET, value: 60s}
+      # For an Event about this pod with the run's outcome (in-cluster mode).
+      - name: POD_NAME
+        valueFrom: {fieldRef: {fieldPath: metadata.name}}
+      - name: POD_NAMESPACE
+        valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
       {{- if eq .command "install" }}
       - {name: HOOKRUNNER_CHART, value: {{ include "hookrunner.targetChart" $root | quote }}}
       {{- with $v.target.version }}
