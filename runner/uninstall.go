@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	release "helm.sh/helm/v4/pkg/release/v1"
 	"time"
 
 	"helm.sh/helm/v4/pkg/storage/driver"
@@ -69,7 +70,8 @@ func (r *run) uninstall(spec UninstallSpec) error {
 		return err
 	}
 	defer unlock()
-	return r.step("act", ExitAction, func() error {
+	var before *release.Release // the release as it was, for a diagnosis
+	err = r.step("act", ExitAction, func() error {
 		// Before deleting, Helm GETs every resource of the release, one
 		// at a time, to check that the release owns it: 3000 ConfigMaps
 		// took 9.6 s of sequential requests. Snapshots answer those GETs
@@ -85,6 +87,7 @@ func (r *run) uninstall(spec UninstallSpec) error {
 		if last, err := cfg.Releases.Last(spec.Release); err == nil {
 			if rel, err := asRelease(last); err == nil && rel != nil {
 				r.result.Release = releaseInfo(rel)
+				before = rel
 			}
 		}
 		err = r.retryTransient("act", func() error {
@@ -102,4 +105,8 @@ func (r *run) uninstall(spec UninstallSpec) error {
 		r.result.Release.Status = "uninstalled"
 		return nil
 	})
+	// A pre-delete hook that failed, a wait for deletion that timed out:
+	// say why, as for an install.
+	r.diagnoseFailure(err, client, before, spec.Namespace)
+	return err
 }

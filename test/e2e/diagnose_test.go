@@ -182,3 +182,21 @@ func TestEventsWithoutPermissionWarnOnce(t *testing.T) {
 		t.Errorf("events recorded without permission: %+v", ev)
 	}
 }
+
+// A failed uninstall explains itself too: a pre-delete hook that fails is
+// named with its output.
+func TestDiagnosisOfFailedUninstall(t *testing.T) {
+	t.Parallel()
+	ns := namespaceFor(t)
+	hookrunner(t, nil, "install", "web", broken, "-n", ns, "--create-namespace", "--set", "mode=preDeleteFails").must(t)
+	r := hookrunner(t, nil, "uninstall", "web", "-n", ns, "--timeout", "60s")
+	if r.code != runner.ExitAction || r.result.ReasonCode != runner.ReasonHookFailed {
+		t.Errorf("exit %d reasonCode %q; reason: %s", r.code, r.result.ReasonCode, r.result.Reason)
+	}
+	for _, want := range []string{"Job " + ns + "/migrate not ready", "exited with code 2", "migration-failed"} {
+		if !strings.Contains(r.result.Reason, want) {
+			t.Errorf("reason lacks %q: %s", want, r.result.Reason)
+		}
+	}
+	t.Logf("reason: %s", r.result.Reason)
+}
