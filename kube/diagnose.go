@@ -7,19 +7,25 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 )
 
 // Ref names one object of a release.
 type Ref struct {
-	Kind      string
-	Namespace string
-	Name      string
+	APIVersion string
+	Kind       string
+	Namespace  string
+	Name       string
 }
 
 // Finding is one reason why an object is not ready, as a person would read
@@ -47,6 +53,7 @@ const (
 	maxLogLines        = 3
 	maxLogBytes        = 2048
 	maxMessage         = 300
+	maxCustomReads     = 20
 )
 
 // Diagnose finds why the objects refs are not ready: for workloads
@@ -56,8 +63,10 @@ const (
 // ConfigMap, failing readiness probes), PersistentVolumeClaims left Pending
 // and LoadBalancer Services without an address. It returns at most max
 // findings, most likely root cause first; errors reading an object only
-// leave it out. The caller bounds ctx (a few seconds).
-func Diagnose(ctx context.Context, cs kubernetes.Interface, refs []Ref, max int) []Finding {
+// leave it out. custom reads other kinds (custom resources), whose kstatus
+// status and message it reports; its zero value reads none. The caller
+// bounds ctx (a few seconds).
+func Diagnose(ctx context.Context, cs kubernetes.Interface, refs []Ref, max int, custom CustomReader) []Finding {
 	var found []Finding
 	seen := map[string]bool{}
 	add := func(f Finding) {
@@ -67,11 +76,17 @@ func Diagnose(ctx context.Context, cs kubernetes.Interface, refs []Ref, max int)
 			found = append(found, f)
 		}
 	}
+	customReads := 0
 	for _, ref := range refs {
 		if ctx.Err() != nil {
 			break
 		}
-		for _, f := range diagnoseOne(ctx, cs, ref) {
+		fs := diagnoseOne(ctx, cs, ref)
+		if fs == nil && !builtinKind(ref) && customReads < maxCustomReads {
+			customReads++
+			fs = custom.diagnose(ctx, ref)
+		}
+		for _, f := range fs {
 			add(f)
 		}
 	}
@@ -325,4 +340,56 @@ func (f Finding) String() string {
 		pod = "pod " + f.Pod + ": "
 	}
 	return fmt.Sprintf("%s %s/%s not ready: %s%s: %s", f.Kind, f.Namespace, f.Name, pod, f.Reason, f.Message)
+}
+
+// builtinKind reports whether ref is of a kind of the core, apps or batch
+// API groups, which diagnoseOne reads or deliberately leaves alone.
+func builtinKind(ref Ref) bool {
+	group, _, found := strings.Cut(ref.APIVersion, "/")
+	return !found || readyOnCreate[group] || group == "apps" || group == "batch"
+}
+
+// readyOnCreate are API groups whose objects have no readiness to wait for.
+var readyOnCreate = map[string]bool{
+	"rbac.authorization.k8s.io": true, "policy": true, "networking.k8s.io": true, "scheduling.k8s.io": true,
+	"admissionregistration.k8s.io": true, "storage.k8s.io": true, "coordination.k8s.io": true, "autoscaling": true,
+	"discovery.k8s.io": true, "node.k8s.io": true,
+}
+
+// CustomReader reads objects of any kind (custom resources) for a
+// diagnosis, through discovery and the dynamic client.
+type CustomReader struct {
+	Dynamic dynamic.Interface
+	Mapper  meta.RESTMapper
+}
+
+// diagnose reports a custom resource that kstatus does not compute Current,
+// with kstatus's status and message (its Ready condition's, usually).
+func (c CustomReader) diagnose(ctx context.Context, ref Ref) []Finding {
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	if err != nil || c.Dynamic == nil || c.Mapper == nil {
+		return nil
+	}
+	mapping, err := c.Mapper.RESTMapping(schema.GroupKind{Group: gv.Group, Kind: ref.Kind}, gv.Version)
+	if err != nil {
+		return nil
+	}
+	var obj *unstructured.Unstructured
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		obj, err = c.Dynamic.Resource(mapping.Resource).Namespace(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	} else {
+		obj, err = c.Dynamic.Resource(mapping.Resource).Get(ctx, ref.Name, metav1.GetOptions{})
+	}
+	if err != nil {
+		return nil
+	}
+	res, err := status.Compute(obj)
+	if err != nil || res.Status == status.CurrentStatus {
+		return nil
+	}
+	msg := res.Message
+	if msg == "" {
+		msg = "not Current"
+	}
+	return []Finding{{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Reason: string(res.Status), Message: clip(msg, maxMessage), rank: 4}}
 }

@@ -9,6 +9,7 @@ import (
 	release "helm.sh/helm/v4/pkg/release/v1"
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
@@ -31,8 +32,9 @@ func releaseRefs(rel *release.Release, namespace string) (refs []kube.Ref, hooks
 	}
 	parse := func(doc string) (kube.Ref, bool) {
 		var head struct {
-			Kind     string `json:"kind"`
-			Metadata struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Metadata   struct {
 				Name      string `json:"name"`
 				Namespace string `json:"namespace"`
 			} `json:"metadata"`
@@ -44,7 +46,7 @@ func releaseRefs(rel *release.Release, namespace string) (refs []kube.Ref, hooks
 		if ns == "" {
 			ns = namespace
 		}
-		return kube.Ref{Kind: head.Kind, Namespace: ns, Name: head.Metadata.Name}, true
+		return kube.Ref{APIVersion: head.APIVersion, Kind: head.Kind, Namespace: ns, Name: head.Metadata.Name}, true
 	}
 	for _, doc := range releaseutil.SplitManifests(rel.Manifest) {
 		if ref, ok := parse(doc); ok {
@@ -63,19 +65,24 @@ func releaseRefs(rel *release.Release, namespace string) (refs []kube.Ref, hooks
 // diagnose records in the result why the release's objects are not ready,
 // after a failed act or wait. An interrupted run reports at once instead.
 func (r *run) diagnose(client kubernetes.Interface, rel *release.Release, namespace string) {
+	custom := r.custom
 	if client == nil || rel == nil || r.parent.Err() != nil {
 		return
 	}
 	refs, hooks := releaseRefs(rel, namespace)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.parent), diagnoseBudget)
 	defer cancel()
-	found := kube.Diagnose(ctx, client, refs, maxFindings)
+	found := kube.Diagnose(ctx, client, refs, maxFindings, custom)
 	for i := range found {
 		found[i].Message = r.red.String(found[i].Message)
 	}
 	r.result.Diagnosis = found
 	if len(found) > 0 {
-		r.hookFailed = hooks[kube.Ref{Kind: found[0].Kind, Namespace: found[0].Namespace, Name: found[0].Name}]
+		for ref := range hooks {
+			if ref.Kind == found[0].Kind && ref.Namespace == found[0].Namespace && ref.Name == found[0].Name {
+				r.hookFailed = true
+			}
+		}
 		r.log.Warn("diagnosis", "findings", len(found), "first", found[0].String())
 	}
 }
@@ -123,6 +130,12 @@ func (r *run) progressWhileActing(client kubernetes.Interface, releases func() (
 func (r *run) connected(client kubernetes.Interface, kc *kube.Config) {
 	r.events = kube.NewRecorder(client, r.log)
 	r.inCluster = kc.InCluster
+	// Custom resources are diagnosed through discovery and the dynamic client.
+	if dyn, err := dynamic.NewForConfig(kc.REST()); err == nil {
+		if mapper, err := kc.ForHelmActions().ToRESTMapper(); err == nil {
+			r.custom = kube.CustomReader{Dynamic: dyn, Mapper: mapper}
+		}
+	}
 }
 
 // eventBudget bounds recording the outcome: it must not delay the report.

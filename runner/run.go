@@ -47,6 +47,7 @@ type run struct {
 	// events records the outcome once the cluster is reached; pod is this
 	// run's own pod (downward API), named in Events only in-cluster.
 	events    *kube.Recorder
+	custom    kube.CustomReader
 	inCluster bool
 	pod       kube.Object
 }

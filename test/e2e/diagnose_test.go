@@ -40,6 +40,8 @@ func TestDiagnosisExplainsFailures(t *testing.T) {
 			contains: []string{"container web exited with code 2", "must be one of", "last log lines"}},
 		"missingSecret": {timeout: "30s", code: runner.ExitTimeout, reason: runner.ReasonNotReady,
 			contains: []string{"CreateContainerConfigError", "no-such-secret"}},
+		"crNotReady": {timeout: "20s", code: runner.ExitTimeout, reason: runner.ReasonNotReady,
+			contains: []string{"Database", "/orders not ready", "InProgress", "waiting for a volume in zone cn-hangzhou-k"}},
 		"hookFails": {timeout: "60s", code: runner.ExitAction, reason: runner.ReasonHookFailed,
 			contains: []string{"Job", "/migrate not ready", "exited with code 2", "migration-failed"}},
 	}
