@@ -98,63 +98,25 @@ func Diagnose(ctx context.Context, cs kubernetes.Interface, refs []Ref, max int,
 }
 
 func diagnoseOne(ctx context.Context, cs kubernetes.Interface, ref Ref) []Finding {
-	get := metav1.GetOptions{}
-	switch ref.Kind {
-	case "Deployment":
-		d, err := cs.AppsV1().Deployments(ref.Namespace).Get(ctx, ref.Name, get)
-		if err != nil || deploymentReady(d) {
-			return nil
-		}
-		return podsOf(ctx, cs, ref, d.Spec.Selector)
-	case "StatefulSet":
-		s, err := cs.AppsV1().StatefulSets(ref.Namespace).Get(ctx, ref.Name, get)
-		if err != nil || s.Spec.Replicas != nil && s.Status.ReadyReplicas >= *s.Spec.Replicas {
-			return nil
-		}
-		return podsOf(ctx, cs, ref, s.Spec.Selector)
-	case "DaemonSet":
-		d, err := cs.AppsV1().DaemonSets(ref.Namespace).Get(ctx, ref.Name, get)
-		if err != nil || d.Status.NumberReady >= d.Status.DesiredNumberScheduled {
-			return nil
-		}
-		return podsOf(ctx, cs, ref, d.Spec.Selector)
-	case "ReplicaSet":
-		r, err := cs.AppsV1().ReplicaSets(ref.Namespace).Get(ctx, ref.Name, get)
-		if err != nil || r.Spec.Replicas != nil && r.Status.ReadyReplicas >= *r.Spec.Replicas {
-			return nil
-		}
-		return podsOf(ctx, cs, ref, r.Spec.Selector)
-	case "Job":
-		j, err := cs.BatchV1().Jobs(ref.Namespace).Get(ctx, ref.Name, get)
-		if err != nil || jobComplete(j) {
-			return nil
-		}
-		return podsOf(ctx, cs, ref, j.Spec.Selector)
-	case "Pod":
-		p, err := cs.CoreV1().Pods(ref.Namespace).Get(ctx, ref.Name, get)
-		if err != nil {
-			return nil
-		}
-		return podFindings(ctx, cs, ref, p)
-	case "PersistentVolumeClaim":
-		pvc, err := cs.CoreV1().PersistentVolumeClaims(ref.Namespace).Get(ctx, ref.Name, get)
-		if err != nil || pvc.Status.Phase != corev1.ClaimPending {
-			return nil
-		}
+	st := readRef(ctx, cs, ref)
+	switch {
+	case !st.found || st.ready:
+		return nil
+	case st.selector != nil:
+		return podsOf(ctx, cs, ref, st.selector)
+	case st.pod != nil:
+		return podFindings(ctx, cs, ref, st.pod)
+	case st.pvc != nil:
 		f := Finding{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Reason: "Pending", rank: 2,
 			Message: "the claim is not bound"}
-		if pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName == "" {
+		if st.pvc.Spec.StorageClassName == nil || *st.pvc.Spec.StorageClassName == "" {
 			f.Message = "the claim is not bound: it names no StorageClass and none is the cluster's default"
 		}
 		if ev := lastWarning(ctx, cs, ref, "PersistentVolumeClaim"); ev != nil {
 			f.Reason, f.Message = ev.Reason, ev.Message
 		}
 		return []Finding{f}
-	case "Service":
-		s, err := cs.CoreV1().Services(ref.Namespace).Get(ctx, ref.Name, get)
-		if err != nil || s.Spec.Type != corev1.ServiceTypeLoadBalancer || len(s.Status.LoadBalancer.Ingress) > 0 {
-			return nil
-		}
+	case st.service != nil:
 		f := Finding{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Reason: "NoLoadBalancerAddress", rank: 5,
 			Message: "no load balancer has given the Service an address (is a load-balancer controller running?)"}
 		if ev := lastWarning(ctx, cs, ref, "Service"); ev != nil {
