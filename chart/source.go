@@ -27,7 +27,10 @@ import (
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/cli"
+	"helm.sh/helm/v4/pkg/downloader"
+	"helm.sh/helm/v4/pkg/getter"
 	"helm.sh/helm/v4/pkg/registry"
+	"helm.sh/helm/v4/pkg/repo/v1"
 	orasregistry "oras.land/oras-go/v2/registry"
 )
 
@@ -40,6 +43,10 @@ var (
 	ErrUnavailable = errors.New("chart unavailable")
 	// ErrDigestMismatch is a chart whose digest differs from the pinned one.
 	ErrDigestMismatch = errors.New("chart digest mismatch")
+	// ErrUnverified is a chart whose provenance could not be verified: no
+	// .prov beside it, a signature by a key not in the keyring, or a chart
+	// that differs from what was signed.
+	ErrUnverified = errors.New("chart signature not verified")
 )
 
 // Source says where the chart comes from. Ref is what `helm install` takes
@@ -61,6 +68,12 @@ type Source struct {
 	Digest string
 	// CacheDir is where downloads go; it must be writable.
 	CacheDir string
+	// Verify checks the chart's provenance file (the .prov beside the .tgz,
+	// as `helm package --sign` writes it) against Keyring, a public keyring
+	// file, before the chart is loaded: repository, https and local .tgz
+	// charts, with Helm's own code.
+	Verify  bool
+	Keyring string
 }
 
 var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
@@ -86,6 +99,17 @@ func (s Source) Validate() error {
 		}
 	case strings.Contains(ref, "://"):
 		return checkURL("CHART", ref, "http", "https")
+	}
+	if s.Verify {
+		switch {
+		case s.Keyring == "":
+			return fmt.Errorf("%w: --verify needs --keyring, a public keyring file", ErrInvalidSource)
+		case registry.IsOCI(ref):
+			return fmt.Errorf("%w: --verify checks the provenance (.prov) of repository, https and .tgz charts; %s is an OCI chart", ErrInvalidSource, redactURL(ref))
+		}
+		if _, err := os.Stat(s.Keyring); err != nil {
+			return fmt.Errorf("%w: --keyring %s: %v", ErrInvalidSource, s.Keyring, errors.Unwrap(err))
+		}
 	}
 	if s.CAFile != "" {
 		if _, err := os.Stat(s.CAFile); err != nil {
@@ -226,7 +250,16 @@ func (s Source) locate() (string, error) {
 		if _, err := os.Stat(ref); err != nil {
 			return "", fmt.Errorf("%w: chart %s: no such file or directory (for a repository chart pass --repo)", ErrUnavailable, ref)
 		}
-		return filepath.Abs(ref)
+		abs, err := filepath.Abs(ref)
+		if err != nil {
+			return "", err
+		}
+		if s.Verify {
+			if _, err := downloader.VerifyChart(abs, abs+".prov", s.Keyring); err != nil {
+				return "", fmt.Errorf("%w: chart %s: %v", ErrUnverified, ref, err)
+			}
+		}
+		return abs, nil
 	}
 	if s.CacheDir == "" {
 		return "", fmt.Errorf("%w: no cache directory for downloads", ErrInvalidSource)
@@ -253,6 +286,9 @@ func (s Source) locate() (string, error) {
 		InsecureSkipTLSVerify: s.InsecureSkipTLSVerify,
 		PlainHTTP:             s.PlainHTTP,
 	}
+	if s.Verify {
+		return s.fetchVerified(ref, settings, rc)
+	}
 	install := action.NewInstall(&action.Configuration{})
 	install.ChartPathOptions = opts
 	install.SetRegistryClient(rc)
@@ -261,6 +297,64 @@ func (s Source) locate() (string, error) {
 		return "", fmt.Errorf("%w: fetch %s: %v", ErrUnavailable, displayRef(s), err)
 	}
 	return path, nil
+}
+
+// fetchVerified downloads a repository or https chart and its .prov with
+// Helm's chart downloader, then verifies them with Helm's VerifyChart: a
+// chart that cannot be fetched is unavailable, one that cannot be verified
+// is unverified. (Helm's LocateChart fetches the .prov without the
+// credentials and CA it uses for the chart, so it cannot verify a chart
+// behind either.)
+func (s Source) fetchVerified(ref string, settings *cli.EnvSettings, rc *registry.Client) (string, error) {
+	options := []getter.Option{
+		getter.WithTLSClientConfig("", "", s.CAFile),
+		getter.WithInsecureSkipVerifyTLS(s.InsecureSkipTLSVerify),
+		getter.WithBasicAuth(s.Username, s.Password),
+	}
+	if s.RepoURL != "" {
+		chartURL, err := repo.FindChartInRepoURL(s.RepoURL, ref, getter.All(settings),
+			repo.WithChartVersion(s.Version), repo.WithClientTLS("", "", s.CAFile),
+			repo.WithUsernamePassword(s.Username, s.Password), repo.WithInsecureSkipTLSVerify(s.InsecureSkipTLSVerify))
+		if err != nil {
+			return "", fmt.Errorf("%w: fetch %s: %v", ErrUnavailable, displayRef(s), err)
+		}
+		// Credentials go only to the repository's own host, as helm does.
+		if u1, u2 := mustParse(s.RepoURL), mustParse(chartURL); u1 == nil || u2 == nil || u1.Host != u2.Host || u1.Scheme != u2.Scheme {
+			options[2] = getter.WithBasicAuth("", "")
+		}
+		ref = chartURL
+	}
+	dest := filepath.Join(s.CacheDir, "verified")
+	if err := os.MkdirAll(dest, 0o700); err != nil {
+		return "", err
+	}
+	dl := downloader.ChartDownloader{
+		Out:              io.Discard,
+		Verify:           downloader.VerifyLater, // fetch the .prov; verify below
+		Keyring:          s.Keyring,
+		Getters:          getter.All(settings),
+		Options:          options,
+		RepositoryConfig: settings.RepositoryConfig,
+		RepositoryCache:  settings.RepositoryCache,
+		ContentCache:     settings.ContentCache,
+		RegistryClient:   rc,
+	}
+	path, _, err := dl.DownloadTo(ref, s.Version, dest)
+	if err != nil {
+		return "", fmt.Errorf("%w: fetch %s: %v", ErrUnavailable, displayRef(s), err)
+	}
+	if _, err := downloader.VerifyChart(path, path+".prov", s.Keyring); err != nil {
+		return "", fmt.Errorf("%w: chart %s: %v", ErrUnverified, displayRef(s), err)
+	}
+	return path, nil
+}
+
+func mustParse(raw string) *url.URL {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	return u
 }
 
 // registryClient builds the OCI client as the helm CLI does: credentials

@@ -90,7 +90,7 @@ func classify(ctx context.Context, code int, err error) int {
 		return ExitBadInput
 	case errors.Is(err, errUnreachable):
 		return ExitCluster
-	case errors.Is(err, chart.ErrUnavailable), errors.Is(err, chart.ErrDigestMismatch):
+	case errors.Is(err, chart.ErrUnavailable), errors.Is(err, chart.ErrDigestMismatch), errors.Is(err, chart.ErrUnverified):
 		return ExitChart
 	case errors.As(err, &status) && (apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)):
 		return ExitCluster

@@ -135,6 +135,8 @@ type ChartFlags struct {
 	CAFile                string `name:"ca-file" help:"CA bundle for the chart repository or registry." env:"HOOKRUNNER_CA_FILE"`
 	InsecureSkipTLSVerify bool   `name:"insecure-skip-tls-verify" help:"Skip TLS verification of the chart repository or registry." env:"HOOKRUNNER_INSECURE_SKIP_TLS_VERIFY"`
 	PlainHTTP             bool   `help:"Use plain HTTP for the OCI registry." env:"HOOKRUNNER_PLAIN_HTTP"`
+	Verify                bool   `help:"Verify the chart's provenance file (.prov, from helm package --sign) against --keyring before anything is installed: repository, https and .tgz charts." env:"HOOKRUNNER_VERIFY"`
+	Keyring               string `help:"Public keyring (OpenPGP) for --verify." env:"HOOKRUNNER_KEYRING"`
 	RegistryConfig        string `help:"Docker config.json with registry credentials." env:"HOOKRUNNER_REGISTRY_CONFIG"`
 	ChartDigest           string `help:"Refuse the chart unless its digest is this sha256:… (of the .tgz)." env:"HOOKRUNNER_CHART_DIGEST"`
 
@@ -158,6 +160,8 @@ func (f ChartFlags) source(cacheDir string) chart.Source {
 		CAFile:                f.CAFile,
 		InsecureSkipTLSVerify: f.InsecureSkipTLSVerify,
 		PlainHTTP:             f.PlainHTTP,
+		Verify:                f.Verify,
+		Keyring:               f.Keyring,
 		RegistryConfig:        f.RegistryConfig,
 		Digest:                f.ChartDigest,
 		CacheDir:              cacheDir,

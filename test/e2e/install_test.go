@@ -133,6 +133,19 @@ func TestEveryChartSourceInstalls(t *testing.T) {
 			t.Error("a refused chart created its namespace")
 		}
 	})
+	// --verify with no .prov beside the chart: a chart error, before the
+	// cluster is touched (chart/verify_test.go covers every signature case).
+	t.Run("unverified", func(t *testing.T) {
+		fresh := "verify-refused"
+		keyring := writeFile(t, "pubring.gpg", "")
+		r := hookrunner(t, nil, "install", "signed", tgz, "-n", fresh, "--create-namespace", "--verify", "--keyring", keyring)
+		if r.code != runner.ExitChart || r.result.ReasonCode != runner.ReasonChartUnavailable || !strings.Contains(r.result.Reason, "chart signature not verified") {
+			t.Errorf("exit %d, %s, reason %q", r.code, r.result.ReasonCode, r.result.Reason)
+		}
+		if !namespaceAbsent(t, fresh) {
+			t.Error("an unverified chart created its namespace")
+		}
+	})
 }
 
 // A runner killed while waiting leaves pending-install (Helm's record of an
