@@ -268,8 +268,11 @@ func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 10
 // result document with ExitBadInput, and a FAILURE callback when cb (read
 // from the environment by the caller) is usable. It returns the error to
 // exit with.
-func ReportBadInput(err error, c Common, cb callback.Config, o IO) error {
-	r := newRun(context.Background(), "install", c, o)
+func ReportBadInput(command string, err error, c Common, cb callback.Config, o IO) error {
+	if command != "uninstall" {
+		command = "install"
+	}
+	r := newRun(context.Background(), command, c, o)
 	if cerr := r.setupCallback(cb, c); cerr != nil {
 		r.log.Warn("no callback: its settings are invalid too", "error", r.oneLine(cerr))
 	}

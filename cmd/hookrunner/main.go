@@ -35,7 +35,7 @@ func main() {
 	if err != nil {
 		// A bad command line is bad input like any other: it gets a result
 		// document and the documented exit code.
-		parser.FatalIfErrorf(runner.ReportBadInput(err, commonFromEnv(), callbackFromEnv(), cli.io()))
+		parser.FatalIfErrorf(runner.ReportBadInput(commandOf(os.Args[1:]), err, commonFromEnv(), callbackFromEnv(), cli.io()))
 	}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(cli.io())
@@ -113,4 +113,17 @@ func tuneMemory() {
 		}
 		return
 	}
+}
+
+// commandOf is the command a command line asks for, read before parsing
+// (which failed): the first argument that names a command. A bad uninstall
+// command line then reports under the uninstall's callback id.
+func commandOf(args []string) string {
+	for _, a := range args {
+		switch a {
+		case "install", "uninstall", "render", "images", "version":
+			return a
+		}
+	}
+	return ""
 }

@@ -225,6 +225,8 @@ func TestCallbackOnBadInput(t *testing.T) {
 		"bad-set":      {args: []string{"install", "web", webapp, "--set", "a[x]=1", "--callback-url", rcv.url()}, want: `--set "a[x]"`},
 		"unknown-flag": {args: []string{"install", "web", webapp, "--bogus"}, env: []string{"HOOKRUNNER_CALLBACK_URL=" + rcv.url()}, want: "unknown flag --bogus"},
 		"bad-chart":    {args: []string{"install", "web", "./nope", "--callback-url", rcv.url()}, want: "chart ./nope"},
+		// Reported under the uninstall's callback id, not the install's.
+		"uninstall-unknown-flag": {args: []string{"uninstall", "web", "--bogus"}, env: []string{"HOOKRUNNER_CALLBACK_URL=" + rcv.url()}, want: "unknown flag --bogus"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -235,6 +237,9 @@ func TestCallbackOnBadInput(t *testing.T) {
 			sig := rcv.next(t, 5*time.Second)
 			if sig.body["status"] != "FAILURE" || !strings.Contains(sig.body["reason"].(string), tc.want) {
 				t.Errorf("signal %+v, want FAILURE saying %q", sig.body, tc.want)
+			}
+			if id, _ := sig.body["id"].(string); !strings.HasSuffix(id, "."+tc.args[0]) {
+				t.Errorf("callback id %q, want one of the %s command", id, tc.args[0])
 			}
 		})
 	}
