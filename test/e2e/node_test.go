@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -118,29 +119,36 @@ func TestWrapperJobDeadlineInterruptsCleanly(t *testing.T) {
 		"uninstall": map[string]any{"timeout": "1s"}, // the deadline is shared
 		"job":       map[string]any{"activeDeadlineSeconds": 61, "backoffLimit": 0},
 	})
-	start := time.Now()
 	out, err := helmRun(t, "helm4", "install", "wrap", wrapperChart, "-n", ns, "--create-namespace", "-f", values, "--timeout", "4m")
 	if err == nil {
 		t.Fatalf("helm install succeeded although the Job ran out of time:\n%s", out)
 	}
-	if !strings.Contains(out, "DeadlineExceeded") && !strings.Contains(out, "deadline") {
-		t.Logf("helm install: %v\n%s", err, out)
-	}
 	sig := rcv.next(t, 30*time.Second)
-	took := sig.at.Sub(start)
+	// Sent by hookrunner after the kubelet's SIGTERM: the process was alive,
+	// and the kubelet SIGKILLs it when the grace period ends, so the
+	// callback went out within that period. (No wall-clock bound: on a
+	// loaded machine the Job starts late.)
 	reason, _ := sig.body["Reason"].(string)
-	if sig.body["Status"] != "FAILURE" || !strings.Contains(strings.ToLower(reason), "interrupt") && !strings.Contains(reason, "SIGTERM") && !strings.Contains(reason, "terminated") {
-		t.Errorf("callback %+v", sig.body)
+	if sig.body["Status"] != "FAILURE" || !strings.Contains(reason, "interrupted by signal") {
+		t.Errorf("callback %+v, want FAILURE saying the run was interrupted by the signal", sig.body)
 	}
-	// Within the Job's deadline plus the pod's grace period (30 s).
-	if took > 61*time.Second+30*time.Second+10*time.Second {
-		t.Errorf("FAILURE callback %s after the start, past the deadline and grace period", took)
+	job, err := client(t).BatchV1().Jobs(ns).Get(context.Background(), "wrap-hookrunner-install", metav1.GetOptions{})
+	if err != nil || job.Status.StartTime == nil {
+		t.Fatalf("the failed install Job: %v", err)
 	}
+	failed := false
+	for _, c := range job.Status.Conditions {
+		failed = failed || c.Type == batchv1.JobFailed && c.Reason == batchv1.JobReasonDeadlineExceeded
+	}
+	if !failed {
+		t.Errorf("the install Job did not fail by its deadline: %+v", job.Status.Conditions)
+	}
+	deadline := job.Status.StartTime.Add(61 * time.Second)
+	t.Logf("FAILURE callback %s after the Job's deadline (grace period 30 s)", sig.at.Sub(deadline).Round(time.Millisecond))
 	if status, _ := helmStatus(t, target, "app"); status != "failed" {
 		t.Errorf("target release %q after SIGTERM, want failed (never pending-install)\n%s", status, k.log())
 	}
 	k.ranOnRealNode(t)
-	t.Logf("FAILURE callback %s after helm install started (deadline 61 s)", took.Round(time.Millisecond))
 }
 
 // The hook pod installs the 3000-object bench chart under the wrapper
