@@ -5,10 +5,10 @@
 package images
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -19,20 +19,26 @@ import (
 // ErrInvalid is a malformed rule or image reference.
 var ErrInvalid = errors.New("invalid image reference")
 
-// podSpecPaths says where each workload kind keeps its pod spec.
-var podSpecPaths = map[string][]string{
-	"Pod":                   {"spec"},
-	"Deployment":            {"spec", "template", "spec"},
-	"StatefulSet":           {"spec", "template", "spec"},
-	"DaemonSet":             {"spec", "template", "spec"},
-	"ReplicaSet":            {"spec", "template", "spec"},
-	"ReplicationController": {"spec", "template", "spec"},
-	"Job":                   {"spec", "template", "spec"},
-	"CronJob":               {"spec", "jobTemplate", "spec", "template", "spec"},
-}
+// containerLists are the fields that hold containers, in a pod spec or in
+// anything shaped like one (custom workloads such as OpenKruise's CloneSet,
+// Argo Rollouts or Knative Services).
+var containerLists = map[string]bool{"initContainers": true, "containers": true, "ephemeralContainers": true}
 
-// containerLists are the fields of a pod spec that hold containers.
-var containerLists = []string{"initContainers", "containers", "ephemeralContainers"}
+// skipKinds hold no workloads, only text or schemas that may look like
+// them.
+var skipKinds = map[string]bool{"CustomResourceDefinition": true, "ConfigMap": true, "Secret": true}
+
+// Found is one image field of a rendered object.
+type Found struct {
+	// Image is the reference as written in the manifest.
+	Image     string `json:"image"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	// Path is where in the object, e.g. spec.template.spec.containers[web].image
+	// or spec.volumes[models].image.reference.
+	Path string `json:"path"`
+}
 
 // Normalize returns the fully qualified form of an image reference:
 // "nginx" is "docker.io/library/nginx:latest"; a digest is kept, and a
@@ -45,59 +51,153 @@ func Normalize(ref string) (string, error) {
 	return reference.TagNameOnly(named).String(), nil
 }
 
-// visit calls fn with every image field of the workloads in manifests, a
-// multi-document YAML stream; fn may change the field's value.
-func visit(manifests string, fn func(field *kyaml.RNode) error) ([]*kyaml.RNode, error) {
+// Visit calls fn with every image field of every object in docs: each
+// container's image in any containers, initContainers or
+// ephemeralContainers list at any depth (so the pod templates of built-in
+// and custom workloads alike), and each image volume's reference. fn may
+// change the field's value.
+func Visit(docs []*kyaml.RNode, fn func(field *kyaml.RNode, at Found) error) error {
+	for _, doc := range docs {
+		if skipKinds[doc.GetKind()] {
+			continue
+		}
+		obj := Found{Kind: doc.GetKind(), Namespace: doc.GetNamespace(), Name: doc.GetName()}
+		if err := walk(doc.YNode(), "", func(field *kyaml.Node, path string) error {
+			at := obj
+			at.Image, at.Path = field.Value, path
+			return fn(kyaml.NewRNode(field), at)
+		}); err != nil {
+			return fmt.Errorf("%s %s: %w", obj.Kind, obj.Name, err)
+		}
+	}
+	return nil
+}
+
+// PodSpecs calls fn with every mapping that holds a containers list: the
+// pod specs of built-in and custom workloads.
+func PodSpecs(docs []*kyaml.RNode, fn func(spec *kyaml.RNode) error) error {
+	for _, doc := range docs {
+		if skipKinds[doc.GetKind()] {
+			continue
+		}
+		if err := podSpecs(doc.YNode(), true, fn); err != nil {
+			return fmt.Errorf("%s %s: %w", doc.GetKind(), doc.GetName(), err)
+		}
+	}
+	return nil
+}
+
+func podSpecs(n *kyaml.Node, top bool, fn func(*kyaml.RNode) error) error {
+	if n.Kind == kyaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if key, val := n.Content[i].Value, n.Content[i+1]; key == "containers" && val.Kind == kyaml.SequenceNode {
+				return fn(kyaml.NewRNode(n))
+			}
+		}
+	}
+	for i, c := range n.Content {
+		if top && n.Kind == kyaml.MappingNode && i%2 == 1 && (n.Content[i-1].Value == "metadata" || n.Content[i-1].Value == "status") {
+			continue
+		}
+		if err := podSpecs(c, n.Kind == kyaml.DocumentNode, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// walk visits the image fields under n, whose path is path.
+func walk(n *kyaml.Node, path string, fn func(field *kyaml.Node, path string) error) error {
+	switch n.Kind {
+	case kyaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := walk(c, path, fn); err != nil {
+				return err
+			}
+		}
+	case kyaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := walk(c, fmt.Sprintf("%s[%d]", path, i), fn); err != nil {
+				return err
+			}
+		}
+	case kyaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i].Value, n.Content[i+1]
+			at := key
+			if path != "" {
+				at = path + "." + key
+			}
+			var err error
+			switch {
+			case path == "" && (key == "metadata" || key == "status"):
+			case containerLists[key] && val.Kind == kyaml.SequenceNode:
+				err = eachNamed(val, at, []string{"image"}, fn)
+			case key == "volumes" && val.Kind == kyaml.SequenceNode:
+				err = eachNamed(val, at, []string{"image", "reference"}, fn)
+			default:
+				err = walk(val, at, fn)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// eachNamed calls fn with the scalar at field inside each element of list
+// (containers or volumes), naming the element by its name.
+func eachNamed(list *kyaml.Node, path string, field []string, fn func(*kyaml.Node, string) error) error {
+	for i, el := range list.Content {
+		if el.Kind != kyaml.MappingNode {
+			continue
+		}
+		node := kyaml.NewRNode(el)
+		id := strconv.Itoa(i)
+		if name := node.Field("name"); name != nil && name.Value.YNode().Kind == kyaml.ScalarNode {
+			id = name.Value.YNode().Value
+		}
+		v, err := node.Pipe(kyaml.Lookup(field...))
+		if err != nil || v == nil || v.YNode().Kind != kyaml.ScalarNode || v.YNode().Value == "" {
+			continue
+		}
+		if err := fn(v.YNode(), fmt.Sprintf("%s[%s].%s", path, id, strings.Join(field, "."))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Find returns every image field of the objects in manifests, a
+// multi-document YAML stream, in document order.
+func Find(manifests string) ([]Found, error) {
 	docs, err := kio.ParseAll(manifests)
 	if err != nil {
 		return nil, fmt.Errorf("parse manifests: %w", err)
 	}
-	for _, doc := range docs {
-		path, ok := podSpecPaths[doc.GetKind()]
-		if !ok {
-			continue
-		}
-		spec, err := doc.Pipe(kyaml.Lookup(path...))
-		if err != nil || spec == nil {
-			continue
-		}
-		for _, list := range containerLists {
-			containers, err := spec.Pipe(kyaml.Lookup(list))
-			if err != nil || containers == nil {
-				continue
-			}
-			items, err := containers.Elements()
-			if err != nil {
-				continue
-			}
-			for _, c := range items {
-				field, err := c.Pipe(kyaml.Lookup("image"))
-				if err != nil || field == nil {
-					continue
-				}
-				if err := fn(field); err != nil {
-					return nil, fmt.Errorf("%s %s: %w", doc.GetKind(), doc.GetName(), err)
-				}
-			}
-		}
-	}
-	return docs, nil
-}
-
-// List returns the normalized images of every workload in manifests,
-// sorted and unique.
-func List(manifests string) ([]string, error) {
-	seen := map[string]bool{}
-	_, err := visit(manifests, func(field *kyaml.RNode) error {
-		ref, err := Normalize(field.YNode().Value)
-		if err != nil {
-			return err
-		}
-		seen[ref] = true
+	var found []Found
+	err = Visit(docs, func(_ *kyaml.RNode, at Found) error {
+		found = append(found, at)
 		return nil
 	})
+	return found, err
+}
+
+// List returns the normalized images of every object in manifests,
+// sorted and unique.
+func List(manifests string) ([]string, error) {
+	found, err := Find(manifests)
 	if err != nil {
 		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, f := range found {
+		ref, err := Normalize(f.Image)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s %s: %w", f.Kind, f.Name, f.Path, err)
+		}
+		seen[ref] = true
 	}
 	out := make([]string, 0, len(seen))
 	for ref := range seen {
@@ -180,9 +280,9 @@ func boundary(rest string) bool {
 	return false
 }
 
-// Run rewrites the images of the manifests: Rules are a Helm post-renderer.
-func (rs Rules) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
-	docs, err := visit(in.String(), func(field *kyaml.RNode) error {
+// Apply rewrites the images of docs in place.
+func (rs Rules) Apply(docs []*kyaml.RNode) error {
+	return Visit(docs, func(field *kyaml.RNode, _ Found) error {
 		out, err := rs.Rewrite(field.YNode().Value)
 		if err != nil {
 			return err
@@ -190,12 +290,4 @@ func (rs Rules) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 		field.YNode().Value = out
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	s, err := kio.StringAll(docs)
-	if err != nil {
-		return nil, err
-	}
-	return bytes.NewBufferString(s), nil
 }

@@ -1,7 +1,6 @@
 package images_test
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/hookrunner/hookrunner/images"
 )
@@ -108,17 +109,24 @@ func TestParseRulesRefuses(t *testing.T) {
 	}
 }
 
-// As a post-renderer, the rules change image fields of workloads only.
-func TestRunRewritesWorkloadsOnly(t *testing.T) {
+// The rules change image fields of workloads only.
+func TestApplyRewritesWorkloadsOnly(t *testing.T) {
 	rules, err := images.ParseRules([]string{"docker.io=mirror.example.com/hub", "registry.k8s.io=k8s.mirror.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := rules.Run(bytes.NewBufferString(manifests(t)))
+	docs, err := kio.ParseAll(manifests(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := images.List(out.String())
+	if err := rules.Apply(docs); err != nil {
+		t.Fatal(err)
+	}
+	out, err := kio.StringAll(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := images.List(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +135,96 @@ func TestRunRewritesWorkloadsOnly(t *testing.T) {
 			t.Errorf("not rewritten: %s", ref)
 		}
 	}
-	if !strings.Contains(out.String(), `image: "this is not an image: nginx"`) && !strings.Contains(out.String(), "image: 'this is not an image: nginx'") {
+	if !strings.Contains(out, `image: "this is not an image: nginx"`) && !strings.Contains(out, "image: 'this is not an image: nginx'") {
 		t.Errorf("a ConfigMap's data was touched:\n%s", out)
+	}
+}
+
+// Images in workloads of any kind, built-in or custom, and in image
+// volumes: found with where they sit, and rewritten alike.
+func TestFindInAnyWorkload(t *testing.T) {
+	data, err := os.ReadFile("testdata/custom.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := images.Find(string(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []images.Found{
+		{Image: "bitnami/kubectl:1.31", Kind: "CloneSet", Namespace: "shop", Name: "web", Path: "spec.template.spec.initContainers[migrate].image"},
+		{Image: "nginx:1.27", Kind: "CloneSet", Namespace: "shop", Name: "web", Path: "spec.template.spec.containers[web].image"},
+		{Image: "quay.io/prometheus/node-exporter:v1.8.2", Kind: "CloneSet", Namespace: "shop", Name: "web", Path: "spec.template.spec.containers[sidecar].image"},
+		{Image: "ghcr.io/example/worker@sha256:" + hex64, Kind: "Worker", Name: "queue", Path: "spec.containers[worker].image"},
+		{Image: "gcr.io/knative-samples/helloworld-go", Kind: "Service", Name: "hello", Path: "spec.template.spec.containers[0].image"},
+		{Image: "registry.k8s.io/pause:3.10", Kind: "Pod", Name: "inference", Path: "spec.containers[model-server].image"},
+		{Image: "docker.io/example/models:v2", Kind: "Pod", Name: "inference", Path: "spec.volumes[models].image.reference"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+
+	rules, err := images.ParseRules([]string{"docker.io=mirror.example.com/hub", "quay.io=mirror.example.com/quay", "gcr.io=mirror.example.com/gcr", "ghcr.io=mirror.example.com/ghcr", "registry.k8s.io=mirror.example.com/k8s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := kio.ParseAll(string(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rules.Apply(docs); err != nil {
+		t.Fatal(err)
+	}
+	out, err := kio.StringAll(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := images.Find(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(want) {
+		t.Fatalf("%d images after the rewrite, want %d", len(after), len(want))
+	}
+	for _, f := range after {
+		if !strings.HasPrefix(f.Image, "mirror.example.com/") {
+			t.Errorf("%s %s %s: not rewritten: %s", f.Kind, f.Name, f.Path, f.Image)
+		}
+	}
+	for _, untouched := range []string{"image: docker.io/never/listed:1", "image: registry.k8s.io/pause:3.10\n"} {
+		if !strings.Contains(out, untouched) {
+			t.Errorf("a CRD schema or an object's status was rewritten: %q is gone", untouched)
+		}
+	}
+}
+
+// Pod specs are found wherever a containers list sits, and only there.
+func TestPodSpecs(t *testing.T) {
+	data, err := os.ReadFile("testdata/custom.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := kio.ParseAll(string(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := images.PodSpecs(docs, func(spec *kyaml.RNode) error {
+		list, err := spec.Pipe(kyaml.Lookup("containers"))
+		if err != nil {
+			return err
+		}
+		els, err := list.Elements()
+		if err != nil {
+			return err
+		}
+		got = append(got, els[0].Field("image").Value.YNode().Value)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"nginx:1.27", "ghcr.io/example/worker@sha256:" + hex64, "gcr.io/knative-samples/helloworld-go", "registry.k8s.io/pause:3.10"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hookrunner/hookrunner/images"
 	"github.com/hookrunner/hookrunner/kube"
 	"github.com/hookrunner/hookrunner/runner/callback"
+	"github.com/hookrunner/hookrunner/runner/postrender"
 )
 
 // Exit codes: a closed set, each a row of the README's table. A run ends
@@ -86,7 +87,7 @@ func classify(ctx context.Context, code int, err error) int {
 		return ExitTimeout
 	case errors.Is(err, errInvalidSpec), errors.Is(err, errReleaseTooLarge), errors.Is(err, kube.ErrInvalidKubeconfig), errors.Is(err, kube.ErrInvalidCondition),
 		errors.Is(err, chart.ErrInvalidSource), errors.Is(err, chart.ErrInvalidValues), errors.Is(err, callback.ErrInvalid),
-		errors.Is(err, images.ErrInvalid):
+		errors.Is(err, images.ErrInvalid), errors.Is(err, postrender.ErrInvalid):
 		return ExitBadInput
 	case errors.Is(err, errUnreachable):
 		return ExitCluster

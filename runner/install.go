@@ -20,8 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/hookrunner/hookrunner/chart"
-	"github.com/hookrunner/hookrunner/images"
 	"github.com/hookrunner/hookrunner/kube"
+	"github.com/hookrunner/hookrunner/runner/postrender"
 )
 
 // Install brings the release to the asked state: installed, upgraded, or
@@ -46,11 +46,11 @@ type installState struct {
 	conds     []kube.Condition
 	outputs   []outputTemplate
 	observed  []kube.Observed
-	rewrite   images.Rules
+	post      *postrender.Chain
 	getter    *kube.Getter     // of the Helm action clients
 	rel       *release.Release // after act, failed or not
 	// identity is what, besides the values, makes a release what it is:
-	// the chart digest and the image rewrite rules.
+	// the chart digest and the post-render chain.
 	identity string
 }
 
@@ -167,7 +167,7 @@ func (r *run) validateInstall(spec InstallSpec, st *installState) error {
 		return err
 	}
 	st.conds, st.outputs = conds, outputs
-	if st.rewrite, err = images.ParseRules(spec.ImageRewrite); err != nil {
+	if st.post, err = postrender.New(spec.PostRender); err != nil {
 		return err
 	}
 	kc, err := r.loadKube(spec.Kube, spec.Namespace)
@@ -194,8 +194,8 @@ func (r *run) resolveChart(spec InstallSpec, st *installState) error {
 		return fmt.Errorf("%w: values for chart %s: %v", errInvalidSpec, loaded.Chart.Name(), err)
 	}
 	st.identity = loaded.Digest
-	if len(st.rewrite) > 0 {
-		st.identity += " images:" + st.rewrite.String()
+	if id := st.post.Identity(); id != "" {
+		st.identity += " " + id
 	}
 	hash, err := chart.ConfigHash(st.identity, st.vals)
 	if err != nil {
@@ -345,8 +345,8 @@ func (r *run) act(spec InstallSpec, st *installState) error {
 	case planInstall:
 		r.result.Action = ActionInstall
 		in := newInstall(r.ctx, st.cfg, spec, st.hash, remaining(), st.plan.replace)
-		if len(st.rewrite) > 0 {
-			in.PostRenderer = st.rewrite
+		if !st.post.Empty() {
+			in.PostRenderer = st.post
 		}
 		var out ri.Releaser
 		out, err = in.RunWithContext(r.ctx, st.loaded.Chart, st.vals)
@@ -354,8 +354,8 @@ func (r *run) act(spec InstallSpec, st *installState) error {
 	case planUpgrade:
 		r.result.Action = ActionUpgrade
 		up := newUpgrade(r.ctx, st.cfg, spec, st.hash, remaining(), serverSide)
-		if len(st.rewrite) > 0 {
-			up.PostRenderer = st.rewrite
+		if !st.post.Empty() {
+			up.PostRenderer = st.post
 		}
 		var out ri.Releaser
 		out, err = up.RunWithContext(r.ctx, spec.Release, st.loaded.Chart, st.vals)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"text/tabwriter"
 
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/storage/driver"
@@ -14,15 +15,16 @@ import (
 	"github.com/hookrunner/hookrunner/chart"
 	"github.com/hookrunner/hookrunner/images"
 	"github.com/hookrunner/hookrunner/kube"
+	"github.com/hookrunner/hookrunner/runner/postrender"
 )
 
 // RenderSpec is everything `hookrunner render` and `hookrunner images` need.
 type RenderSpec struct {
-	Release      string
-	Namespace    string
-	Chart        chart.Source
-	Values       chart.Values
-	ImageRewrite []string
+	Release    string
+	Namespace  string
+	Chart      chart.Source
+	Values     chart.Values
+	PostRender postrender.Options
 	// UseCluster takes capabilities (and lookup) from the cluster of Kube;
 	// otherwise rendering is client-only, as `helm template` is.
 	UseCluster bool
@@ -40,18 +42,46 @@ func Render(ctx context.Context, spec RenderSpec, o IO) error {
 	return err
 }
 
-// Images writes the sorted, unique, normalized images the chart would run
-// (after rewrite rules), one per line or as a JSON array.
-func Images(ctx context.Context, spec RenderSpec, asJSON bool, o IO) error {
+// Image list formats of `hookrunner images`.
+const (
+	ImagesText = "text" // one normalized image per line, sorted, unique
+	ImagesJSON = "json" // the same as a JSON array
+	ImagesWide = "wide" // every image field: image, object, path
+)
+
+// Images writes the images the chart would run, after the post-render
+// chain (rewrite rules included), in format: see ImagesText and the
+// others.
+func Images(ctx context.Context, spec RenderSpec, format string, o IO) error {
 	out, err := render(ctx, spec, o)
 	if err != nil {
 		return err
+	}
+	if format == ImagesWide {
+		found, err := images.Find(out)
+		if err != nil {
+			return &Error{Step: "images", Code: ExitBadInput, Err: err}
+		}
+		tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "IMAGE\tOBJECT\tPATH")
+		for _, f := range found {
+			ref, err := images.Normalize(f.Image)
+			if err != nil {
+				return &Error{Step: "images", Code: ExitBadInput, Err: fmt.Errorf("%s %s %s: %w", f.Kind, f.Name, f.Path, err)}
+			}
+			obj := f.Kind + "/" + f.Name
+			if f.Namespace != "" {
+				obj = f.Kind + "/" + f.Namespace + "/" + f.Name
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", ref, obj, f.Path)
+		}
+		return tw.Flush()
 	}
 	list, err := images.List(out)
 	if err != nil {
 		return &Error{Step: "images", Code: ExitBadInput, Err: err}
 	}
-	if asJSON {
+	if format == ImagesJSON {
 		return json.NewEncoder(o.Stdout).Encode(list)
 	}
 	for _, ref := range list {
@@ -67,10 +97,10 @@ func render(ctx context.Context, spec RenderSpec, o IO) (string, error) {
 	r := newRun(ctx, "render", Common{Release: spec.Release, Namespace: spec.Namespace}, o)
 	defer r.cancel()
 	var (
-		vals    map[string]any
-		rewrite images.Rules
-		kc      *kube.Config
-		loaded  *chart.Loaded
+		vals   map[string]any
+		post   *postrender.Chain
+		kc     *kube.Config
+		loaded *chart.Loaded
 	)
 	if err := r.step("validate", ExitBadInput, func() (err error) {
 		r.red.Add(spec.Chart.Password)
@@ -80,7 +110,7 @@ func render(ctx context.Context, spec RenderSpec, o IO) (string, error) {
 		if err := spec.Chart.Validate(); err != nil {
 			return err
 		}
-		if rewrite, err = images.ParseRules(spec.ImageRewrite); err != nil {
+		if post, err = postrender.New(spec.PostRender); err != nil {
 			return err
 		}
 		var secrets []string
@@ -123,8 +153,8 @@ func render(ctx context.Context, spec RenderSpec, o IO) (string, error) {
 		in.ReleaseName = spec.Release
 		in.Namespace = spec.Namespace
 		in.Replace = true // render never checks the name, as helm template does not
-		if len(rewrite) > 0 {
-			in.PostRenderer = rewrite
+		if !post.Empty() {
+			in.PostRenderer = post
 		}
 		rel, err := in.RunWithContext(r.ctx, loaded.Chart, vals)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/hookrunner/hookrunner/chart"
 	"github.com/hookrunner/hookrunner/kube"
 	"github.com/hookrunner/hookrunner/runner/callback"
+	"github.com/hookrunner/hookrunner/runner/postrender"
 )
 
 // Version and Commit are stamped at build time (-ldflags -X).
@@ -77,8 +78,9 @@ type InstallSpec struct {
 	// Outputs are NAME=TEMPLATE entries; OutputsFile a YAML map of them.
 	Outputs     []string
 	OutputsFile string
-	// ImageRewrite are registry rewrite rules FROM=TO.
-	ImageRewrite []string
+	// PostRender says what to change in the rendered manifests: image
+	// registries, pull secrets, labels, annotations, patches.
+	PostRender postrender.Options
 }
 
 // UninstallSpec is everything `hookrunner uninstall` needs.

@@ -14,6 +14,7 @@ import (
 	"github.com/hookrunner/hookrunner/kube"
 	"github.com/hookrunner/hookrunner/runner"
 	"github.com/hookrunner/hookrunner/runner/callback"
+	"github.com/hookrunner/hookrunner/runner/postrender"
 )
 
 // CLI is the command line. Every flag and argument also reads an
@@ -148,6 +149,23 @@ type ChartFlags struct {
 	SetJSON      []string `name:"set-json" help:"Set a JSON value: key=json, or a JSON object (repeatable)." sep:"none" env:"HOOKRUNNER_SET_JSON"`
 
 	ImageRegistryRewrite []string `help:"Rewrite image registries FROM=TO, e.g. docker.io=mirror.example.com/hub; longest FROM wins (repeatable)." sep:"none" env:"HOOKRUNNER_IMAGE_REGISTRY_REWRITE"`
+	ImagePullSecret      []string `help:"Add this pull secret to every pod spec of the release, of any workload kind (repeatable)." sep:"none" env:"HOOKRUNNER_IMAGE_PULL_SECRET"`
+	PullSecretToSAs      bool     `name:"image-pull-secret-service-accounts" help:"Also add the --image-pull-secret names to the release's ServiceAccounts." env:"HOOKRUNNER_IMAGE_PULL_SECRET_SERVICE_ACCOUNTS"`
+	AddLabel             []string `help:"Set the label KEY=VALUE on every object of the release (repeatable)." sep:"none" env:"HOOKRUNNER_ADD_LABEL"`
+	AddAnnotation        []string `help:"Set the annotation KEY=VALUE on every object of the release (repeatable)." sep:"none" env:"HOOKRUNNER_ADD_ANNOTATION"`
+	PostRenderPatch      []string `help:"YAML list of kustomize-style patches {target, patch} (strategic merge or JSON 6902), applied after the options above (repeatable)." sep:"none" env:"HOOKRUNNER_POST_RENDER_PATCH"`
+}
+
+// postRender says what to change in the rendered manifests.
+func (f ChartFlags) postRender() postrender.Options {
+	return postrender.Options{
+		ImageRewrite:                 nonEmpty(f.ImageRegistryRewrite),
+		PullSecrets:                  nonEmpty(f.ImagePullSecret),
+		PullSecretsToServiceAccounts: f.PullSecretToSAs,
+		Labels:                       nonEmpty(f.AddLabel),
+		Annotations:                  nonEmpty(f.AddAnnotation),
+		PatchFiles:                   nonEmpty(f.PostRenderPatch),
+	}
 }
 
 func (f ChartFlags) source(cacheDir string) chart.Source {
@@ -209,7 +227,7 @@ func (c *InstallCmd) Run(ctx context.Context, o runner.IO) error {
 		Common:            c.common(c.Release),
 		Chart:             c.source(c.CacheDir),
 		Values:            c.values(),
-		ImageRewrite:      nonEmpty(c.ImageRegistryRewrite),
+		PostRender:        c.postRender(),
 		CreateNamespace:   c.CreateNamespace,
 		WaitForJobs:       c.WaitForJobs,
 		RollbackOnFailure: c.RollbackOnFailure,
@@ -244,13 +262,13 @@ func (f RenderFlags) spec() runner.RenderSpec {
 		QPS: f.QPS, Burst: f.BurstLimit, UserAgent: runner.UserAgent(),
 	}
 	return runner.RenderSpec{
-		Release:      f.Release,
-		Namespace:    f.Namespace,
-		Chart:        f.source(f.CacheDir),
-		Values:       f.values(),
-		ImageRewrite: nonEmpty(f.ImageRegistryRewrite),
-		Kube:         kubeOpts,
-		UseCluster:   f.Cluster || f.Kubeconfig != "",
+		Release:    f.Release,
+		Namespace:  f.Namespace,
+		Chart:      f.source(f.CacheDir),
+		Values:     f.values(),
+		PostRender: f.postRender(),
+		Kube:       kubeOpts,
+		UseCluster: f.Cluster || f.Kubeconfig != "",
 	}
 }
 
@@ -267,12 +285,12 @@ func (c *RenderCmd) Run(ctx context.Context, o runner.IO) error {
 // ImagesCmd is `hookrunner images RELEASE CHART`.
 type ImagesCmd struct {
 	RenderFlags
-	Output string `short:"o" help:"Output format: text (one per line) or json." default:"text" enum:"text,json"`
+	Output string `short:"o" help:"Output format: text (one image per line), json (a list), or wide (every image field: image, object, path)." default:"text" enum:"text,json,wide"`
 }
 
 // Run prints every container image the chart would run.
 func (c *ImagesCmd) Run(ctx context.Context, o runner.IO) error {
-	return runner.Images(ctx, c.spec(), c.Output == "json", o)
+	return runner.Images(ctx, c.spec(), c.Output, o)
 }
 
 // UninstallCmd is `hookrunner uninstall RELEASE`.
