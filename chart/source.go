@@ -74,6 +74,10 @@ type Source struct {
 	// charts, with Helm's own code.
 	Verify  bool
 	Keyring string
+	// CosignKey is a PEM public key: an OCI chart must carry a cosign
+	// signature by it of the manifest digest its tag resolves to, checked
+	// before the chart's layers are pulled.
+	CosignKey string
 }
 
 var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
@@ -109,6 +113,14 @@ func (s Source) Validate() error {
 		}
 		if _, err := os.Stat(s.Keyring); err != nil {
 			return fmt.Errorf("%w: --keyring %s: %v", ErrInvalidSource, s.Keyring, errors.Unwrap(err))
+		}
+	}
+	if s.CosignKey != "" {
+		if !registry.IsOCI(ref) {
+			return fmt.Errorf("%w: --cosign-key verifies OCI charts (oci://…); %s is not one (for .tgz and repository charts use --verify)", ErrInvalidSource, redactURL(ref))
+		}
+		if _, err := os.Stat(s.CosignKey); err != nil {
+			return fmt.Errorf("%w: --cosign-key %s: %v", ErrInvalidSource, s.CosignKey, errors.Unwrap(err))
 		}
 	}
 	if s.CAFile != "" {
@@ -288,6 +300,13 @@ func (s Source) locate() (string, error) {
 	}
 	if s.Verify {
 		return s.fetchVerified(ref, settings, rc)
+	}
+	if s.CosignKey != "" {
+		pinned, err := s.verifyCosign(ref, rc)
+		if err != nil {
+			return "", err
+		}
+		ref, opts.Version = pinned, ""
 	}
 	install := action.NewInstall(&action.Configuration{})
 	install.ChartPathOptions = opts

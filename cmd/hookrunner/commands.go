@@ -138,6 +138,7 @@ type ChartFlags struct {
 	PlainHTTP             bool   `help:"Use plain HTTP for the OCI registry." env:"HOOKRUNNER_PLAIN_HTTP"`
 	Verify                bool   `help:"Verify the chart's provenance file (.prov, from helm package --sign) against --keyring before anything is installed: repository, https and .tgz charts." env:"HOOKRUNNER_VERIFY"`
 	Keyring               string `help:"Public keyring (OpenPGP) for --verify." env:"HOOKRUNNER_KEYRING"`
+	CosignKey             string `help:"PEM public key: refuse an OCI chart unless its manifest digest carries a cosign signature by this key." env:"HOOKRUNNER_COSIGN_KEY"`
 	RegistryConfig        string `help:"Docker config.json with registry credentials." env:"HOOKRUNNER_REGISTRY_CONFIG"`
 	ChartDigest           string `help:"Refuse the chart unless its digest is this sha256:… (of the .tgz)." env:"HOOKRUNNER_CHART_DIGEST"`
 
@@ -180,6 +181,7 @@ func (f ChartFlags) source(cacheDir string) chart.Source {
 		PlainHTTP:             f.PlainHTTP,
 		Verify:                f.Verify,
 		Keyring:               f.Keyring,
+		CosignKey:             f.CosignKey,
 		RegistryConfig:        f.RegistryConfig,
 		Digest:                f.ChartDigest,
 		CacheDir:              cacheDir,

@@ -26,6 +26,8 @@ import (
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
 	helmregistry "helm.sh/helm/v4/pkg/registry"
 	repo "helm.sh/helm/v4/pkg/repo/v1"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
 )
 
 // Package packs the chart directory dir into a .tgz in a temporary
@@ -103,6 +105,7 @@ type OCI struct {
 	// RegistryConfig is a docker config.json holding the credentials.
 	RegistryConfig string
 	client         *helmregistry.Client
+	cred           auth.Credential
 }
 
 // NewOCI starts a registry that accepts username/password and logs in to
@@ -164,7 +167,7 @@ func NewOCI(t testing.TB, username, password string) *OCI {
 	if err := client.Login(addr, helmregistry.LoginOptBasicAuth(username, password), helmregistry.LoginOptPlainText(true)); err != nil {
 		t.Fatal(err)
 	}
-	return &OCI{Host: addr, RegistryConfig: configFile, client: client}
+	return &OCI{Host: addr, RegistryConfig: configFile, client: client, cred: auth.Credential{Username: username, Password: password}}
 }
 
 // Push uploads the chart archive tgz and returns its oci:// reference
@@ -184,4 +187,17 @@ func (o *OCI) Push(t testing.TB, tgz string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("oci://%s/charts/%s", o.Host, ch.Metadata.Name)
+}
+
+// Repository opens the repository path (e.g. "charts/app") of the
+// registry with its credentials, for pushes that are not charts.
+func (o *OCI) Repository(t testing.TB, path string) *remote.Repository {
+	t.Helper()
+	r, err := remote.NewRepository(o.Host + "/" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.PlainHTTP = true
+	r.Client = &auth.Client{Credential: auth.StaticCredential(o.Host, o.cred)}
+	return r
 }
