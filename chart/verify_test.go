@@ -7,63 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"helm.sh/helm/v4/pkg/chart/v2/loader"
-	"helm.sh/helm/v4/pkg/provenance"
-	"sigs.k8s.io/yaml"
 
 	"github.com/hookrunner/hookrunner/chart"
 	"github.com/hookrunner/hookrunner/test/chartsrv"
 )
-
-// keyring makes an OpenPGP key and writes its secret and public keyrings.
-func keyring(t *testing.T, name string) (secret, public string) {
-	t.Helper()
-	e, err := openpgp.NewEntity(name, "hookrunner test key", name+"@example.com", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	secret, public = filepath.Join(dir, "secring.gpg"), filepath.Join(dir, "pubring.gpg")
-	for path, write := range map[string]func(f *os.File) error{
-		secret: func(f *os.File) error { return e.SerializePrivate(f, nil) },
-		public: func(f *os.File) error { return e.Serialize(f) },
-	} {
-		f, err := os.Create(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := write(f); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-	}
-	return secret, public
-}
-
-// sign writes tgz.prov as `helm package --sign` does, with Helm's code.
-func sign(t *testing.T, tgz, secring string) {
-	t.Helper()
-	signer, err := provenance.NewFromKeyring(secring, "packager")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := loader.Load(tgz)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := yaml.Marshal(ch.Metadata)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := signer.ClearSign(mustRead(t, tgz), filepath.Base(tgz), meta)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(tgz+".prov", []byte(sig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // copyTo copies files into a new directory and returns the new paths.
 func copyTo(t *testing.T, files ...string) []string {
@@ -85,10 +32,10 @@ func copyTo(t *testing.T, files ...string) []string {
 // missing .prov are refused before anything is loaded, each naming the
 // chart and the problem.
 func TestVerifyProvenance(t *testing.T) {
-	secring, pubring := keyring(t, "packager")
-	_, otherPub := keyring(t, "someone-else")
+	secring, pubring := chartsrv.Keyring(t, "packager")
+	_, otherPub := chartsrv.Keyring(t, "someone-else")
 	signed := chartsrv.Package(t, fixture)
-	sign(t, signed, secring)
+	chartsrv.SignProvenance(t, signed, secring, "packager")
 	name := filepath.Base(signed)
 
 	unsigned := copyTo(t, signed)[0] // no .prov beside it

@@ -113,6 +113,29 @@ func TestWrapperChartLintsAndRenders(t *testing.T) {
 			if out, err := helmRun(t, cli, "template", "w", wrapperChart, "--set", "job.backoffLimit=two"); err == nil || !strings.Contains(out, "backoffLimit") {
 				t.Errorf("schema accepted a string backoffLimit: %v\n%s", err, out)
 			}
+			trust, err := helmRun(t, cli, "template", "w", wrapperChart, "-f", "testdata/wrapper-trust.yaml")
+			for _, want := range []string{
+				`- "--image-pull-secret=mirror-creds"`, "- --image-pull-secret-service-accounts",
+				`- "--add-label=shop.example.com/product=suite"`, `- "--add-annotation=owner=team"`,
+				"{name: HOOKRUNNER_POST_RENDER_PATCH, value: /etc/hookrunner/config/post-render-patches.yaml}",
+				`{name: HOOKRUNNER_VERIFY, value: "true"}`, "{name: HOOKRUNNER_KEYRING, value: /etc/hookrunner/keyring/keyring.gpg}",
+				"{name: HOOKRUNNER_COSIGN_KEY, value: /etc/hookrunner/config/cosign.pub}",
+				`items: [{key: "pubring.gpg", path: keyring.gpg}]`, "  cosign.pub: ", "  post-render-patches.yaml: ",
+			} {
+				if err != nil || !strings.Contains(trust, want) {
+					t.Errorf("template with trust and mirror values: %v: no %q\n%s", err, want, trust)
+					break
+				}
+			}
+			for _, bad := range []struct{ set, says string }{
+				{"target.verify=true", "target.verify needs a public keyring"},
+				{"target.imagePullSecrets[0]=Bad_Name", "imagePullSecrets"},
+				{"postRenderPatches[0].target.kind=Service", "patch"},
+			} {
+				if out, err := helmRun(t, cli, "template", "w", wrapperChart, "--set", "target.chart=oci://registry.example.com/charts/app", "--set", bad.set); err == nil || !strings.Contains(out, bad.says) {
+					t.Errorf("--set %s: %v\n%s", bad.set, err, out)
+				}
+			}
 			for key, hint := range map[string]string{"OutputCmd": "Go templates in `outputs`", "InstallSeconds": "`waitFor` conditions"} {
 				if out, err := helmRun(t, cli, "template", "w", wrapperChart, "--set", key+"=x"); err == nil || !strings.Contains(out, hint) {
 					t.Errorf("%s: %v\n%s", key, err, out)
@@ -391,17 +414,38 @@ func TestWrapperRestrictedNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := followHookPods(t, ns)
-	values := wrapperValues(t, target, map[string]any{"imageRegistryRewrite": []any{"registry.example.com=mirror.example.com/app"}})
+	values := wrapperValues(t, target, map[string]any{
+		"imageRegistryRewrite": []any{"registry.example.com=mirror.example.com/app"},
+		"target": map[string]any{
+			"imagePullSecrets": []any{"mirror-creds"},
+			"labels":           map[string]any{"shop.example.com/product": "suite"},
+		},
+		"postRenderPatches": []any{map[string]any{"patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\nspec: {template: {spec: {tolerations: [{key: dedicated, operator: Exists}]}}}\n"}},
+	})
 	if out, err := helmRun(t, "helm4", "install", "wrap", wrapperChart, "-n", ns, "-f", values, "--timeout", "3m"); err != nil {
 		t.Fatalf("helm install into a restricted namespace: %v\n%s\n%s", err, out, k.log())
 	}
 	if status, _ := helmStatus(t, target, "app"); status != "deployed" {
 		t.Errorf("target %q", status)
 	}
-	// The chart's imageRegistryRewrite reached the target's workloads.
+	// The chart's imageRegistryRewrite, pull secrets, labels and patches
+	// reached the target's workloads.
 	d, err := client(t).AppsV1().Deployments(target).Get(context.Background(), "app", metav1.GetOptions{})
-	if err != nil || d.Spec.Template.Spec.Containers[0].Image != "mirror.example.com/app/webapp:1.0" {
-		t.Errorf("target image: %v %v", err, d.Spec.Template.Spec.Containers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Spec.Template.Spec.Containers[0].Image != "mirror.example.com/app/webapp:1.0" {
+		t.Errorf("target image: %v", d.Spec.Template.Spec.Containers)
+	}
+	pod := d.Spec.Template.Spec
+	if len(pod.ImagePullSecrets) != 1 || pod.ImagePullSecrets[0].Name != "mirror-creds" {
+		t.Errorf("target pull secrets: %v", pod.ImagePullSecrets)
+	}
+	if len(pod.Tolerations) != 1 || pod.Tolerations[0].Key != "dedicated" {
+		t.Errorf("target tolerations (postRenderPatches): %v", pod.Tolerations)
+	}
+	if d.Labels["shop.example.com/product"] != "suite" {
+		t.Errorf("target labels: %v", d.Labels)
 	}
 	// The hook pods ran on the real node, restricted, with a read-only root
 	// filesystem.

@@ -127,6 +127,16 @@ budget) and slack, so hookrunner always times out, and reports, first.
 {{- if gt (len (include "hookrunner.chartContent" .)) 349528 -}}
 {{- fail "the target chart carried in this release is over 256 KiB (.tgz): Secrets and Helm release records hold at most 1 MiB; serve it from a registry (target.chart) instead" -}}
 {{- end -}}
+{{- $t := .Values.target -}}
+{{- if and $t.keyring.value $t.keyring.existingSecret -}}
+{{- fail "give target.keyring.value or target.keyring.existingSecret, not both" -}}
+{{- end -}}
+{{- if and $t.verify (not (or $t.keyring.value $t.keyring.existingSecret)) -}}
+{{- fail "target.verify needs a public keyring: target.keyring.value (base64) or target.keyring.existingSecret" -}}
+{{- end -}}
+{{- if and $t.cosignKey.value $t.cosignKey.existingSecret -}}
+{{- fail "give target.cosignKey.value or target.cosignKey.existingSecret, not both" -}}
+{{- end -}}
 {{- if and (include "hookrunner.callbackCurl" .) .Values.callback.url -}}
 {{- fail "give callback.url or callback.curl (CurlCli), not both" -}}
 {{- end -}}
@@ -180,6 +190,18 @@ containers:
       {{- range $v.imageRegistryRewrite }}
       - {{ printf "--image-registry-rewrite=%s" . | quote }}
       {{- end }}
+      {{- range $v.target.imagePullSecrets }}
+      - {{ printf "--image-pull-secret=%s" . | quote }}
+      {{- end }}
+      {{- if $v.target.imagePullSecretsToServiceAccounts }}
+      - --image-pull-secret-service-accounts
+      {{- end }}
+      {{- range $k := keys $v.target.labels | sortAlpha }}
+      - {{ printf "--add-label=%s=%s" $k (get $v.target.labels $k) | quote }}
+      {{- end }}
+      {{- range $k := keys $v.target.annotations | sortAlpha }}
+      - {{ printf "--add-annotation=%s=%s" $k (get $v.target.annotations $k) | quote }}
+      {{- end }}
       {{- range $v.install.extraArgs }}
       - {{ . | quote }}
       {{- end }}
@@ -220,6 +242,22 @@ containers:
       {{- end }}
       {{- if $v.outputs }}
       - {name: HOOKRUNNER_OUTPUTS_FILE, value: /etc/hookrunner/config/outputs.yaml}
+      {{- end }}
+      {{- if $v.postRenderPatches }}
+      - {name: HOOKRUNNER_POST_RENDER_PATCH, value: /etc/hookrunner/config/post-render-patches.yaml}
+      {{- end }}
+      {{- if $v.target.verify }}
+      - {name: HOOKRUNNER_VERIFY, value: "true"}
+      {{- end }}
+      {{- if $v.target.keyring.value }}
+      - {name: HOOKRUNNER_KEYRING, value: /etc/hookrunner/config/keyring.gpg}
+      {{- else if $v.target.keyring.existingSecret }}
+      - {name: HOOKRUNNER_KEYRING, value: /etc/hookrunner/keyring/keyring.gpg}
+      {{- end }}
+      {{- if $v.target.cosignKey.value }}
+      - {name: HOOKRUNNER_COSIGN_KEY, value: /etc/hookrunner/config/cosign.pub}
+      {{- else if $v.target.cosignKey.existingSecret }}
+      - {name: HOOKRUNNER_COSIGN_KEY, value: /etc/hookrunner/cosign/cosign.pub}
       {{- end }}
       - {name: HOOKRUNNER_TIMEOUT, value: {{ $v.install.timeout | quote }}}
       - {name: HOOKRUNNER_WAIT, value: {{ $v.install.wait | quote }}}
@@ -286,6 +324,12 @@ containers:
       {{- if or $v.registry.dockerConfigJson $v.registry.existingSecret }}
       - {name: registry, mountPath: /etc/hookrunner/registry, readOnly: true}
       {{- end }}
+      {{- if and (eq .command "install") $v.target.keyring.existingSecret }}
+      - {name: keyring, mountPath: /etc/hookrunner/keyring, readOnly: true}
+      {{- end }}
+      {{- if and (eq .command "install") $v.target.cosignKey.existingSecret }}
+      - {name: cosign, mountPath: /etc/hookrunner/cosign, readOnly: true}
+      {{- end }}
 volumes:
   - name: config
     secret: {secretName: {{ $full }}, defaultMode: 0440}
@@ -304,6 +348,20 @@ volumes:
       secretName: {{ default $full $v.registry.existingSecret }}
       defaultMode: 0440
       items: [{key: .dockerconfigjson, path: config.json}]
+  {{- end }}
+  {{- if and (eq .command "install") $v.target.keyring.existingSecret }}
+  - name: keyring
+    secret:
+      secretName: {{ $v.target.keyring.existingSecret }}
+      defaultMode: 0440
+      items: [{key: {{ $v.target.keyring.key | quote }}, path: keyring.gpg}]
+  {{- end }}
+  {{- if and (eq .command "install") $v.target.cosignKey.existingSecret }}
+  - name: cosign
+    secret:
+      secretName: {{ $v.target.cosignKey.existingSecret }}
+      defaultMode: 0440
+      items: [{key: {{ $v.target.cosignKey.key | quote }}, path: cosign.pub}]
   {{- end }}
 {{- end -}}
 
