@@ -79,7 +79,7 @@ func newInstall(ctx context.Context, cfg *action.Configuration, s InstallSpec, h
 	in.ServerSideApply = s.ServerSide != "false"
 	in.ForceConflicts = s.ForceConflicts
 	in.TakeOwnership = s.TakeOwnership
-	in.SkipCRDs = s.SkipCRDs
+	in.SkipCRDs = true // the crds step applies crds/ by the --crds policy
 	in.Replace = replace
 	in.Labels = map[string]string{ConfigHashLabel: hash}
 	in.Description = "Install complete (hookrunner)"
@@ -102,7 +102,7 @@ func newUpgrade(ctx context.Context, cfg *action.Configuration, s InstallSpec, h
 	up.ServerSideApply = s.ServerSide
 	up.ForceConflicts = s.ForceConflicts
 	up.TakeOwnership = s.TakeOwnership
-	up.SkipCRDs = s.SkipCRDs
+	up.SkipCRDs = true // see newInstall
 	up.MaxHistory = s.HistoryMax
 	// The release gets exactly the values asked for: never the previous
 	// revision's (Helm reuses them when none are given).

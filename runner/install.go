@@ -81,6 +81,13 @@ func (r *run) install(spec InstallSpec) (err error) {
 	}); err != nil {
 		return err
 	}
+	if policy := spec.crdPolicy(); policy != kube.CRDSkip {
+		if err := r.step("crds", ExitAction, func() error {
+			return r.retryTransient("crds", func() error { return r.applyCRDs(spec, policy, &st) })
+		}); err != nil {
+			return err
+		}
+	}
 	// After a transient failure, inspect and act again: whatever the cut-off
 	// attempt left (a pending or failed revision) is what the next
 	// decision starts from.
@@ -121,6 +128,26 @@ func (r *run) install(spec InstallSpec) (err error) {
 		})
 	}
 	return nil
+}
+
+// applyCRDs brings the chart's crds/ to the policy before the release's
+// own objects are applied; whether existing CRDs would change is worth
+// asking only when the chart may have changed (an install or upgrade).
+func (r *run) applyCRDs(spec InstallSpec, policy string, st *installState) error {
+	crds, err := st.loaded.CRDs(st.vals)
+	if err != nil {
+		return err
+	}
+	compare := st.plan.kind != planNone
+	report, err := st.kc.ApplyCRDs(r.ctx, crds, policy, compare, spec.ForceConflicts)
+	if !report.Empty() {
+		r.result.CRDs = &report
+		r.log.Info("CRDs", "created", report.Created, "updated", report.Updated, "skipped", report.Skipped)
+		if len(report.Skipped) > 0 {
+			r.log.Warn("the chart changes CRDs that --crds create leaves as they are; pass --crds create-replace to update them", "crds", report.Skipped)
+		}
+	}
+	return err
 }
 
 // waitFor waits until the user's conditions hold.

@@ -38,10 +38,13 @@ type Result struct {
 	ReasonCode string `json:"reasonCode"`
 	// Diagnosis says why the release's objects were not ready when act or
 	// wait failed, likeliest root cause first.
-	Diagnosis       []kube.Finding `json:"diagnosis,omitempty"`
-	ExitCode        int            `json:"exitCode"`
-	DurationSeconds float64        `json:"durationSeconds"`
-	Steps           []StepTiming   `json:"steps"`
+	Diagnosis []kube.Finding `json:"diagnosis,omitempty"`
+	// CRDs lists the chart's CRDs that were created, updated, or (policy
+	// create) left as they are although the chart changes them.
+	CRDs            *kube.CRDReport `json:"crds,omitempty"`
+	ExitCode        int             `json:"exitCode"`
+	DurationSeconds float64         `json:"durationSeconds"`
+	Steps           []StepTiming    `json:"steps"`
 	// Callback says how reporting to the callback went, when one is set.
 	Callback *CallbackInfo `json:"callback,omitempty"`
 }
@@ -88,7 +91,7 @@ func (r Result) compact(limit int) []byte {
 	if len(data) <= limit {
 		return data
 	}
-	r.Steps = nil
+	r.Steps, r.CRDs = nil, nil
 	if data = enc(r); len(data) <= limit {
 		return data
 	}

@@ -63,8 +63,12 @@ type InstallSpec struct {
 	ServerSide     string
 	ForceConflicts bool
 	TakeOwnership  bool
-	SkipCRDs       bool
-	HistoryMax     int
+	// CRDs is the policy for the chart's crds/: skip, create (Helm's:
+	// missing ones only) or create-replace (also update existing ones).
+	CRDs string
+	// SkipCRDs is --skip-crds, an alias of CRDs "skip".
+	SkipCRDs   bool
+	HistoryMax int
 	// OnFailed says what to do with a release whose every revision failed:
 	// reinstall, upgrade, abort, or auto (reinstall a failed revision 1,
 	// upgrade otherwise).
@@ -152,6 +156,14 @@ func (s InstallSpec) validate() error {
 	if err := oneOf("--on-failed", s.OnFailed, "auto", "reinstall", "upgrade", "abort"); err != nil {
 		return err
 	}
+	if s.CRDs != "" {
+		if err := oneOf("--crds", s.CRDs, kube.CRDPolicies...); err != nil {
+			return err
+		}
+	}
+	if s.SkipCRDs && s.CRDs == kube.CRDCreateReplace {
+		return fmt.Errorf("%w: --skip-crds and --crds create-replace contradict each other", errInvalidSpec)
+	}
 	if s.HistoryMax < 0 {
 		return fmt.Errorf("%w: --history-max %d: must not be negative", errInvalidSpec, s.HistoryMax)
 	}
@@ -178,4 +190,15 @@ func (s InstallSpec) conditions() ([]kube.Condition, error) {
 		conds = append(conds, c)
 	}
 	return conds, nil
+}
+
+// crdPolicy is the effective --crds policy (--skip-crds is "skip").
+func (s InstallSpec) crdPolicy() string {
+	switch {
+	case s.SkipCRDs:
+		return kube.CRDSkip
+	case s.CRDs == "":
+		return kube.CRDCreate
+	}
+	return s.CRDs
 }

@@ -212,7 +212,8 @@ type InstallCmd struct {
 	ServerSide        string `help:"Server-side apply: auto, true or false." default:"auto" env:"HOOKRUNNER_SERVER_SIDE"`
 	ForceConflicts    bool   `help:"Take over fields other managers own (server-side apply)." env:"HOOKRUNNER_FORCE_CONFLICTS"`
 	TakeOwnership     bool   `help:"Adopt existing resources not owned by the release." env:"HOOKRUNNER_TAKE_OWNERSHIP"`
-	SkipCRDs          bool   `name:"skip-crds" help:"Do not install the chart's crds/." env:"HOOKRUNNER_SKIP_CRDS"`
+	CRDs              string `name:"crds" help:"The chart's crds/ on install and upgrade: skip, create (missing ones only, as helm) or create-replace (also update existing ones by server-side apply)." default:"create" env:"HOOKRUNNER_CRDS"`
+	SkipCRDs          bool   `name:"skip-crds" help:"Alias of --crds skip." env:"HOOKRUNNER_SKIP_CRDS"`
 	HistoryMax        int    `help:"Revisions kept in history (0: no limit)." default:"10" env:"HOOKRUNNER_HISTORY_MAX"`
 	OnFailed          string `help:"A release whose every revision failed: auto (reinstall revision 1, else upgrade), reinstall, upgrade or abort." default:"auto" env:"HOOKRUNNER_ON_FAILED"`
 
@@ -236,6 +237,7 @@ func (c *InstallCmd) Run(ctx context.Context, o runner.IO) error {
 		ServerSide:        c.ServerSide,
 		ForceConflicts:    c.ForceConflicts,
 		TakeOwnership:     c.TakeOwnership,
+		CRDs:              c.CRDs,
 		SkipCRDs:          c.SkipCRDs,
 		HistoryMax:        c.HistoryMax,
 		OnFailed:          c.OnFailed,

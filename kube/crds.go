@@ -1,0 +1,222 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+)
+
+// CRD policies for a chart's crds/ directory, as Flux's install.crds and
+// upgrade.crds.
+const (
+	// CRDSkip leaves crds/ alone (helm --skip-crds).
+	CRDSkip = "skip"
+	// CRDCreate creates CRDs that do not exist and never changes one that
+	// does: Helm's own behaviour.
+	CRDCreate = "create"
+	// CRDCreateReplace also updates existing CRDs to the chart's, by
+	// server-side apply, refusing to drop a version still stored.
+	CRDCreateReplace = "create-replace"
+)
+
+// CRDPolicies are the values --crds accepts.
+var CRDPolicies = []string{CRDSkip, CRDCreate, CRDCreateReplace}
+
+// ErrCRD is a CRD the policy refuses to apply: one that would drop a
+// version still in its status.storedVersions, or whose fields another
+// manager owns (without --force-conflicts).
+var ErrCRD = errors.New("CRD not applied")
+
+var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// CRDReport says what ApplyCRDs did, by CRD name.
+type CRDReport struct {
+	Created []string `json:"created,omitempty"`
+	Updated []string `json:"updated,omitempty"`
+	// Skipped are existing CRDs the chart would change, left as they are
+	// (policy create).
+	Skipped []string `json:"skipped,omitempty"`
+}
+
+// Empty reports whether nothing was created, updated or skipped.
+func (r CRDReport) Empty() bool { return len(r.Created)+len(r.Updated)+len(r.Skipped) == 0 }
+
+// ApplyCRDs brings the chart's CRDs to the policy: missing ones are
+// created; with create-replace existing ones are updated by server-side
+// apply (field manager hookrunner; conflicts forced only with force); with
+// create, existing ones the chart would change are listed as skipped when
+// compare is set. Every CRD created or updated is Established before it
+// returns, and discovery is refreshed so the release's custom resources
+// map.
+func (c *Config) ApplyCRDs(ctx context.Context, crds []*unstructured.Unstructured, policy string, compare, force bool) (CRDReport, error) {
+	var report CRDReport
+	if policy == CRDSkip || len(crds) == 0 {
+		return report, nil
+	}
+	rc, err := c.getter.ToRESTConfig()
+	if err != nil {
+		return report, err
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return report, err
+	}
+	client := dyn.Resource(crdGVR)
+	var pending []string
+	for _, crd := range crds {
+		name := crd.GetName()
+		data, err := json.Marshal(crd.Object)
+		if err != nil {
+			return report, err
+		}
+		apply := func(dryRun bool, force bool) (*unstructured.Unstructured, error) {
+			opts := metav1.PatchOptions{FieldManager: FieldManager, Force: &force}
+			if dryRun {
+				opts.DryRun = []string{metav1.DryRunAll}
+			}
+			out, err := client.Patch(ctx, name, types.ApplyPatchType, data, opts)
+			if apierrors.IsConflict(err) {
+				return nil, fmt.Errorf("%w: CRD %s: fields the chart sets are owned by another manager (pass --force-conflicts to take them): %v", ErrCRD, name, err)
+			}
+			return out, err
+		}
+		live, err := client.Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			if _, err := apply(false, true); err != nil {
+				return report, fmt.Errorf("create CRD %s: %w", name, err)
+			}
+			report.Created = append(report.Created, name)
+			pending = append(pending, name)
+			continue
+		case err != nil:
+			return report, fmt.Errorf("read CRD %s: %w", name, err)
+		}
+		switch policy {
+		case CRDCreate:
+			if !compare {
+				continue
+			}
+			out, err := apply(true, true)
+			if err != nil {
+				return report, fmt.Errorf("compare CRD %s: %w", name, err)
+			}
+			if out.GetGeneration() != live.GetGeneration() {
+				report.Skipped = append(report.Skipped, name)
+			}
+		case CRDCreateReplace:
+			if err := keepsStoredVersions(crd, live); err != nil {
+				return report, err
+			}
+			out, err := apply(false, force)
+			if err != nil {
+				return report, fmt.Errorf("update CRD %s: %w", name, err)
+			}
+			if out.GetGeneration() != live.GetGeneration() {
+				report.Updated = append(report.Updated, name)
+				pending = append(pending, name)
+			}
+		}
+	}
+	for _, name := range pending {
+		if err := waitEstablished(ctx, client, name); err != nil {
+			return report, err
+		}
+	}
+	if len(report.Created)+len(report.Updated) > 0 {
+		c.refreshDiscovery()
+	}
+	return report, nil
+}
+
+// keepsStoredVersions refuses a CRD that no longer serves a version the
+// API server still stores objects in: dropping it would make them
+// unreadable. The versions must be migrated and removed from
+// status.storedVersions first.
+func keepsStoredVersions(crd, live *unstructured.Unstructured) error {
+	stored, _, _ := unstructured.NestedStringSlice(live.Object, "status", "storedVersions")
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	var names []string
+	for _, v := range versions {
+		if m, ok := v.(map[string]any); ok {
+			if n, ok := m["name"].(string); ok {
+				names = append(names, n)
+			}
+		}
+	}
+	var dropped []string
+	for _, s := range stored {
+		if !slices.Contains(names, s) {
+			dropped = append(dropped, s)
+		}
+	}
+	if len(dropped) > 0 {
+		sort.Strings(dropped)
+		return fmt.Errorf("%w: CRD %s: the chart removes version %v, which is still in status.storedVersions; migrate the stored objects and remove it from storedVersions first", ErrCRD, crd.GetName(), dropped)
+	}
+	return nil
+}
+
+// waitEstablished watches the CRD until it is Established and its names
+// accepted.
+func waitEstablished(ctx context.Context, client dynamic.NamespaceableResourceInterface, name string) error {
+	selector := fields.OneTermEqualSelector("metadata.name", name).String()
+	lw := &cache.ListWatch{
+		ListFunc: func(opts metav1.ListOptions) (runtime.Object, error) {
+			opts.FieldSelector = selector
+			return client.List(ctx, opts)
+		},
+		WatchFunc: func(opts metav1.ListOptions) (watch.Interface, error) {
+			opts.FieldSelector = selector
+			return client.Watch(ctx, opts)
+		},
+	}
+	_, err := watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, nil, func(ev watch.Event) (bool, error) {
+		u, ok := ev.Object.(*unstructured.Unstructured)
+		if !ok {
+			return false, nil
+		}
+		return crdCondition(u, "Established") && crdCondition(u, "NamesAccepted"), nil
+	})
+	if err != nil {
+		return fmt.Errorf("CRD %s did not become Established: %w", name, err)
+	}
+	return nil
+}
+
+func crdCondition(u *unstructured.Unstructured, kind string) bool {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == kind {
+			return m["status"] == "True"
+		}
+	}
+	return false
+}
+
+// refreshDiscovery forgets what discovery learnt, so new kinds map and the
+// chart's capabilities list them.
+func (c *Config) refreshDiscovery() {
+	d := c.discover()
+	if d.err != nil {
+		return
+	}
+	d.discovery.Invalidate()
+	meta.MaybeResetRESTMapper(d.mapper)
+}
