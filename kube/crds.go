@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 
@@ -57,15 +58,31 @@ type CRDReport struct {
 // Empty reports whether nothing was created, updated or skipped.
 func (r CRDReport) Empty() bool { return len(r.Created)+len(r.Updated)+len(r.Skipped) == 0 }
 
+// CRDOptions say how ApplyCRDs treats a chart's CRDs.
+type CRDOptions struct {
+	// Policy is CRDSkip, CRDCreate or CRDCreateReplace.
+	Policy string
+	// Compare lists existing CRDs the chart would change as skipped
+	// (policy create).
+	Compare bool
+	// Force takes fields other managers own (create-replace).
+	Force bool
+	// DryRun reports what would be done and writes nothing; where the
+	// credentials may not even dry-run a patch, it compares the chart's
+	// spec with the live one.
+	DryRun bool
+}
+
 // ApplyCRDs brings the chart's CRDs to the policy: missing ones are
 // created; with create-replace existing ones are updated by server-side
-// apply (field manager hookrunner; conflicts forced only with force); with
+// apply (field manager hookrunner; conflicts forced only with Force); with
 // create, existing ones the chart would change are listed as skipped when
-// compare is set. Every CRD created or updated is Established before it
+// Compare is set. Every CRD created or updated is Established before it
 // returns, and discovery is refreshed so the release's custom resources
 // map.
-func (c *Config) ApplyCRDs(ctx context.Context, crds []*unstructured.Unstructured, policy string, compare, force bool) (CRDReport, error) {
+func (c *Config) ApplyCRDs(ctx context.Context, crds []*unstructured.Unstructured, o CRDOptions) (CRDReport, error) {
 	var report CRDReport
+	policy, force := o.Policy, o.Force
 	if policy == CRDSkip || len(crds) == 0 {
 		return report, nil
 	}
@@ -96,8 +113,23 @@ func (c *Config) ApplyCRDs(ctx context.Context, crds []*unstructured.Unstructure
 			}
 			return out, err
 		}
+		// changes says whether applying the chart's CRD would change the
+		// live one: a dry run bumps the generation when the spec changes.
+		changes := func(live *unstructured.Unstructured) (bool, error) {
+			out, err := apply(true, true)
+			if apierrors.IsForbidden(err) && o.DryRun {
+				return !Subset(crd.Object["spec"], live.Object["spec"]), nil
+			}
+			if err != nil {
+				return false, err
+			}
+			return out.GetGeneration() != live.GetGeneration(), nil
+		}
 		live, err := client.Get(ctx, name, metav1.GetOptions{})
 		switch {
+		case apierrors.IsNotFound(err) && o.DryRun:
+			report.Created = append(report.Created, name)
+			continue
 		case apierrors.IsNotFound(err):
 			if _, err := apply(false, true); err != nil {
 				return report, fmt.Errorf("create CRD %s: %w", name, err)
@@ -110,19 +142,29 @@ func (c *Config) ApplyCRDs(ctx context.Context, crds []*unstructured.Unstructure
 		}
 		switch policy {
 		case CRDCreate:
-			if !compare {
+			if !o.Compare {
 				continue
 			}
-			out, err := apply(true, true)
+			changed, err := changes(live)
 			if err != nil {
 				return report, fmt.Errorf("compare CRD %s: %w", name, err)
 			}
-			if out.GetGeneration() != live.GetGeneration() {
+			if changed {
 				report.Skipped = append(report.Skipped, name)
 			}
 		case CRDCreateReplace:
 			if err := keepsStoredVersions(crd, live); err != nil {
 				return report, err
+			}
+			if o.DryRun {
+				changed, err := changes(live)
+				if err != nil {
+					return report, fmt.Errorf("compare CRD %s: %w", name, err)
+				}
+				if changed {
+					report.Updated = append(report.Updated, name)
+				}
+				continue
 			}
 			out, err := apply(false, force)
 			if err != nil {
@@ -219,4 +261,48 @@ func (c *Config) refreshDiscovery() {
 	}
 	d.discovery.Invalidate()
 	meta.MaybeResetRESTMapper(d.mapper)
+}
+
+// Subset reports whether every field of a is in b with the same value
+// (lists element by element, of the same length): what a server-side
+// apply of a over b would leave unchanged, ownership aside.
+func Subset(a, b any) bool {
+	switch av := a.(type) {
+	case map[string]any:
+		bv, ok := b.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, v := range av {
+			if !Subset(v, bv[k]) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		bv, ok := b.([]any)
+		if !ok || len(av) != len(bv) {
+			return false
+		}
+		for i := range av {
+			if !Subset(av[i], bv[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(normalizeNumber(a), normalizeNumber(b))
+}
+
+// normalizeNumber makes 3, int64(3) and 3.0 compare equal.
+func normalizeNumber(v any) any {
+	switch n := v.(type) {
+	case int:
+		return float64(n)
+	case int64:
+		return float64(n)
+	case int32:
+		return float64(n)
+	}
+	return v
 }

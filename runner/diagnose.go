@@ -162,6 +162,17 @@ func (r *run) recordOutcome() {
 	if rel.Revision > 0 {
 		message += fmt.Sprintf(": revision %d (%s %s) %s", rel.Revision, rel.Chart, rel.Version, rel.Status)
 	}
+	if len(r.result.Drift) > 0 {
+		var drifted []string
+		for _, d := range r.result.Drift {
+			drifted = append(drifted, d.String())
+		}
+		if r.result.Action == ActionRepair {
+			message += ": drift corrected: " + strings.Join(drifted, "; ")
+		} else {
+			eventType, message = corev1.EventTypeWarning, message+": drift detected (not corrected): "+strings.Join(drifted, "; ")
+		}
+	}
 	if r.result.Status == StatusFailure {
 		eventType, message = corev1.EventTypeWarning, r.result.Reason
 	}

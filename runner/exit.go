@@ -85,7 +85,7 @@ func classify(ctx context.Context, code int, err error) int {
 		return ExitInterrupted
 	case errors.Is(err, context.DeadlineExceeded):
 		return ExitTimeout
-	case errors.Is(err, errInvalidSpec), errors.Is(err, errReleaseTooLarge), errors.Is(err, kube.ErrInvalidKubeconfig), errors.Is(err, kube.ErrInvalidCondition),
+	case errors.Is(err, errInvalidSpec), errors.Is(err, errReleaseTooLarge), errors.Is(err, kube.ErrInvalidKubeconfig), errors.Is(err, kube.ErrInvalidCondition), errors.Is(err, kube.ErrInvalidIgnore),
 		errors.Is(err, chart.ErrInvalidSource), errors.Is(err, chart.ErrInvalidValues), errors.Is(err, callback.ErrInvalid),
 		errors.Is(err, images.ErrInvalid), errors.Is(err, postrender.ErrInvalid):
 		return ExitBadInput

@@ -114,6 +114,13 @@ func (r *run) install(spec InstallSpec) (err error) {
 		r.diagnoseFailure(err, st.client, r.releaseAfter(spec.Release, &st), spec.Namespace)
 		return err
 	}
+	if st.plan.kind == planNone && spec.Drift != kube.DriftOff && spec.Drift != "" {
+		if err := r.step("drift", ExitAction, func() error {
+			return r.retryTransient("drift", func() error { return r.drift(spec, &st) })
+		}); err != nil {
+			return err
+		}
+	}
 	if len(st.conds) > 0 {
 		if err := r.step("wait", ExitTimeout, func() error {
 			return r.retryTransient("wait", func() error { return r.waitFor(spec, &st) })
@@ -139,7 +146,7 @@ func (r *run) applyCRDs(spec InstallSpec, policy string, st *installState) error
 		return err
 	}
 	compare := st.plan.kind != planNone
-	report, err := st.kc.ApplyCRDs(r.ctx, crds, policy, compare, spec.ForceConflicts)
+	report, err := st.kc.ApplyCRDs(r.ctx, crds, kube.CRDOptions{Policy: policy, Compare: compare, Force: spec.ForceConflicts})
 	if !report.Empty() {
 		r.result.CRDs = &report
 		r.log.Info("CRDs", "created", report.Created, "updated", report.Updated, "skipped", report.Skipped)
@@ -148,6 +155,38 @@ func (r *run) applyCRDs(spec InstallSpec, policy string, st *installState) error
 		}
 	}
 	return err
+}
+
+// drift compares the release, at its config, with the live objects, and
+// with --drift correct re-applies the ones that drifted.
+func (r *run) drift(spec InstallSpec, st *installState) error {
+	ignore, err := kube.ParseIgnoreRules(spec.DriftIgnore)
+	if err != nil {
+		return err
+	}
+	drifts, err := st.kc.DetectDrift(r.ctx, st.plan.current.Manifest, spec.Release, spec.Namespace, ignore)
+	if err != nil {
+		return err
+	}
+	r.result.Drift = drifts
+	if len(drifts) == 0 {
+		r.log.Info("no drift: the live objects are as the release applied them")
+		return nil
+	}
+	names := make([]string, len(drifts))
+	for i, d := range drifts {
+		names[i] = d.String()
+	}
+	if spec.Drift != kube.DriftCorrect {
+		r.log.Warn("drift: live objects differ from the release (pass --drift correct to repair them)", "objects", names)
+		return nil
+	}
+	if err := st.kc.CorrectDrift(r.ctx, drifts); err != nil {
+		return err
+	}
+	r.result.Action = ActionRepair
+	r.log.Info("drift corrected", "objects", names)
+	return nil
 }
 
 // waitFor waits until the user's conditions hold.
@@ -239,8 +278,17 @@ func (r *run) resolveChart(spec InstallSpec, st *installState) error {
 // connect reaches the cluster, checks the chart's kubeVersion against it,
 // and makes sure the release namespace exists.
 func (r *run) connect(spec InstallSpec, st *installState) error {
+	if err := r.reach(spec.Namespace, st); err != nil {
+		return err
+	}
+	return r.retryTransient("connect", func() error { return r.ensureNamespace(spec, st) })
+}
+
+// reach builds the clients, reaches the cluster and checks the chart's
+// kubeVersion against it: connect without writing anything.
+func (r *run) reach(namespace string, st *installState) error {
 	st.getter = st.kc.ForHelmActions()
-	cfg, err := newHelmConfig(st.getter, spec.Namespace, r.helm)
+	cfg, err := newHelmConfig(st.getter, namespace, r.helm)
 	if err != nil {
 		return err
 	}
@@ -264,7 +312,7 @@ func (r *run) connect(spec InstallSpec, st *installState) error {
 	if c := st.loaded.Chart.Metadata.KubeVersion; c != "" && !chartv2util.IsCompatibleRange(c, gitVersion) {
 		return fmt.Errorf("%w: chart %s requires kubeVersion %s, the cluster runs %s", errInvalidSpec, st.loaded.Chart.Name(), c, gitVersion)
 	}
-	return r.retryTransient("connect", func() error { return r.ensureNamespace(spec, st) })
+	return nil
 }
 
 // ensureNamespace makes sure the release namespace exists, creating it when
@@ -318,6 +366,23 @@ func (r *run) dropNamespace(namespace string, cfg *action.Configuration) {
 // inspect reads the release history and decides what to do; a revision
 // left pending by a killed runner is marked failed first.
 func (r *run) inspect(spec InstallSpec, st *installState) error {
+	if err := r.decide(spec, st); err != nil {
+		return err
+	}
+	if p := st.plan.recover; p != nil {
+		was := p.Info.Status
+		p.SetStatus(rcommon.StatusFailed, fmt.Sprintf("hookrunner: marked failed: the run that left it %s was interrupted", was))
+		if err := st.cfg.Releases.Update(p); err != nil {
+			return fmt.Errorf("mark revision %d (%s) failed: %w", p.Version, was, err)
+		}
+		r.log.Warn("marked an interrupted revision failed", "revision", p.Version, "was", string(was))
+	}
+	return nil
+}
+
+// decide reads the release history and decides what to do, writing
+// nothing.
+func (r *run) decide(spec InstallSpec, st *installState) error {
 	list, err := st.cfg.Releases.History(spec.Release)
 	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
 		return fmt.Errorf("read release history: %w", err)
@@ -332,14 +397,6 @@ func (r *run) inspect(spec InstallSpec, st *installState) error {
 		return err
 	}
 	r.log.Info("release inspected", "plan", string(st.plan.kind), "why", st.plan.why)
-	if p := st.plan.recover; p != nil {
-		was := p.Info.Status
-		p.SetStatus(rcommon.StatusFailed, fmt.Sprintf("hookrunner: marked failed: the run that left it %s was interrupted", was))
-		if err := st.cfg.Releases.Update(p); err != nil {
-			return fmt.Errorf("mark revision %d (%s) failed: %w", p.Version, was, err)
-		}
-		r.log.Warn("marked an interrupted revision failed", "revision", p.Version, "was", string(was))
-	}
 	return nil
 }
 

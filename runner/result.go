@@ -23,6 +23,9 @@ const (
 	ActionUpgrade   = "upgrade"
 	ActionNone      = "none"
 	ActionUninstall = "uninstall"
+	// ActionRepair: the release was at its config, but live objects had
+	// drifted from it and were corrected (no new revision).
+	ActionRepair = "repair"
 )
 
 // Result is the result document: the last line of stdout, --result-file
@@ -41,10 +44,13 @@ type Result struct {
 	Diagnosis []kube.Finding `json:"diagnosis,omitempty"`
 	// CRDs lists the chart's CRDs that were created, updated, or (policy
 	// create) left as they are although the chart changes them.
-	CRDs            *kube.CRDReport `json:"crds,omitempty"`
-	ExitCode        int             `json:"exitCode"`
-	DurationSeconds float64         `json:"durationSeconds"`
-	Steps           []StepTiming    `json:"steps"`
+	CRDs *kube.CRDReport `json:"crds,omitempty"`
+	// Drift lists the release's objects whose live state differed from
+	// it when the release was at its config (--drift detect or correct).
+	Drift           []kube.Drift `json:"drift,omitempty"`
+	ExitCode        int          `json:"exitCode"`
+	DurationSeconds float64      `json:"durationSeconds"`
+	Steps           []StepTiming `json:"steps"`
 	// Callback says how reporting to the callback went, when one is set.
 	Callback *CallbackInfo `json:"callback,omitempty"`
 }
@@ -91,7 +97,7 @@ func (r Result) compact(limit int) []byte {
 	if len(data) <= limit {
 		return data
 	}
-	r.Steps, r.CRDs = nil, nil
+	r.Steps, r.CRDs, r.Drift = nil, nil, nil
 	if data = enc(r); len(data) <= limit {
 		return data
 	}

@@ -67,8 +67,13 @@ type InstallSpec struct {
 	// missing ones only) or create-replace (also update existing ones).
 	CRDs string
 	// SkipCRDs is --skip-crds, an alias of CRDs "skip".
-	SkipCRDs   bool
-	HistoryMax int
+	SkipCRDs bool
+	// Drift says what a run that finds the release at its config does
+	// about live objects that differ from it: off, detect or correct.
+	Drift string
+	// DriftIgnore are KIND[/NAME]:JSONPOINTER rules of drift not to count.
+	DriftIgnore []string
+	HistoryMax  int
 	// OnFailed says what to do with a release whose every revision failed:
 	// reinstall, upgrade, abort, or auto (reinstall a failed revision 1,
 	// upgrade otherwise).
@@ -160,6 +165,14 @@ func (s InstallSpec) validate() error {
 		if err := oneOf("--crds", s.CRDs, kube.CRDPolicies...); err != nil {
 			return err
 		}
+	}
+	if s.Drift != "" {
+		if err := oneOf("--drift", s.Drift, kube.DriftPolicies...); err != nil {
+			return err
+		}
+	}
+	if _, err := kube.ParseIgnoreRules(s.DriftIgnore); err != nil {
+		return err
 	}
 	if s.SkipCRDs && s.CRDs == kube.CRDCreateReplace {
 		return fmt.Errorf("%w: --skip-crds and --crds create-replace contradict each other", errInvalidSpec)

@@ -207,15 +207,17 @@ type InstallCmd struct {
 
 	CreateNamespace bool `help:"Create the release namespace if it does not exist." env:"HOOKRUNNER_CREATE_NAMESPACE"`
 
-	WaitForJobs       bool   `help:"Also wait for Jobs to complete." env:"HOOKRUNNER_WAIT_FOR_JOBS"`
-	RollbackOnFailure bool   `help:"Roll back (or uninstall) when the install or upgrade fails." env:"HOOKRUNNER_ROLLBACK_ON_FAILURE"`
-	ServerSide        string `help:"Server-side apply: auto, true or false." default:"auto" env:"HOOKRUNNER_SERVER_SIDE"`
-	ForceConflicts    bool   `help:"Take over fields other managers own (server-side apply)." env:"HOOKRUNNER_FORCE_CONFLICTS"`
-	TakeOwnership     bool   `help:"Adopt existing resources not owned by the release." env:"HOOKRUNNER_TAKE_OWNERSHIP"`
-	CRDs              string `name:"crds" help:"The chart's crds/ on install and upgrade: skip, create (missing ones only, as helm) or create-replace (also update existing ones by server-side apply)." default:"create" env:"HOOKRUNNER_CRDS"`
-	SkipCRDs          bool   `name:"skip-crds" help:"Alias of --crds skip." env:"HOOKRUNNER_SKIP_CRDS"`
-	HistoryMax        int    `help:"Revisions kept in history (0: no limit)." default:"10" env:"HOOKRUNNER_HISTORY_MAX"`
-	OnFailed          string `help:"A release whose every revision failed: auto (reinstall revision 1, else upgrade), reinstall, upgrade or abort." default:"auto" env:"HOOKRUNNER_ON_FAILED"`
+	WaitForJobs       bool     `help:"Also wait for Jobs to complete." env:"HOOKRUNNER_WAIT_FOR_JOBS"`
+	RollbackOnFailure bool     `help:"Roll back (or uninstall) when the install or upgrade fails." env:"HOOKRUNNER_ROLLBACK_ON_FAILURE"`
+	ServerSide        string   `help:"Server-side apply: auto, true or false." default:"auto" env:"HOOKRUNNER_SERVER_SIDE"`
+	ForceConflicts    bool     `help:"Take over fields other managers own (server-side apply)." env:"HOOKRUNNER_FORCE_CONFLICTS"`
+	TakeOwnership     bool     `help:"Adopt existing resources not owned by the release." env:"HOOKRUNNER_TAKE_OWNERSHIP"`
+	CRDs              string   `name:"crds" help:"The chart's crds/ on install and upgrade: skip, create (missing ones only, as helm) or create-replace (also update existing ones by server-side apply)." default:"create" env:"HOOKRUNNER_CRDS"`
+	SkipCRDs          bool     `name:"skip-crds" help:"Alias of --crds skip." env:"HOOKRUNNER_SKIP_CRDS"`
+	Drift             string   `help:"When the release is at its config: off, detect (report live objects that differ from it) or correct (re-apply them, action repair)." default:"detect" env:"HOOKRUNNER_DRIFT"`
+	DriftIgnore       []string `help:"Drift not to count: KIND[/NAME]:/json/pointer, e.g. Deployment/*:/spec/replicas (repeatable)." sep:"none" env:"HOOKRUNNER_DRIFT_IGNORE"`
+	HistoryMax        int      `help:"Revisions kept in history (0: no limit)." default:"10" env:"HOOKRUNNER_HISTORY_MAX"`
+	OnFailed          string   `help:"A release whose every revision failed: auto (reinstall revision 1, else upgrade), reinstall, upgrade or abort." default:"auto" env:"HOOKRUNNER_ON_FAILED"`
 
 	WaitFor          []string      `help:"Wait until a condition holds: '[apiVersion:]Kind/name jsonpath={.status.x} [Operator] [value=V] [namespace=N] [timeout=5m]' (repeatable)." sep:"none" env:"HOOKRUNNER_WAIT_FOR"`
 	WaitForFile      string        `help:"YAML list of wait conditions (kind, name or selector, namespace, jsonPath, operator, value, timeout)." env:"HOOKRUNNER_WAIT_FOR_FILE"`
@@ -239,6 +241,8 @@ func (c *InstallCmd) Run(ctx context.Context, o runner.IO) error {
 		TakeOwnership:     c.TakeOwnership,
 		CRDs:              c.CRDs,
 		SkipCRDs:          c.SkipCRDs,
+		Drift:             c.Drift,
+		DriftIgnore:       nonEmpty(c.DriftIgnore),
 		HistoryMax:        c.HistoryMax,
 		OnFailed:          c.OnFailed,
 		WaitFor:           nonEmpty(c.WaitFor),

@@ -196,8 +196,9 @@ func corpus(t *testing.T) string {
 }
 
 // On the real charts, a mirror rewrite and a pull secret reach every pod
-// spec, hooks included; images lists what render renders; and the release
-// install stores carries the same images and secrets.
+// spec, hooks included; images lists what render renders; the release
+// install stores carries the same images and secrets; and a re-run finds
+// no drift.
 func TestMirrorOnRealCharts(t *testing.T) {
 	t.Parallel()
 	dir := corpus(t)
@@ -231,6 +232,18 @@ func TestMirrorOnRealCharts(t *testing.T) {
 
 			hookrunner(t, nil, append([]string{"install"}, append(args, "--create-namespace", "--timeout", "5m")...)...).must(t)
 			t.Cleanup(func() { hookrunner(t, nil, "uninstall", name, "-n", ns, "--timeout", "3m") })
+			// A re-run right after the install finds no drift: defaulted
+			// fields, server-set annotations, webhook-patched objects and
+			// hook-written fields are not the chart's.
+			r := hookrunner(t, nil, append([]string{"install"}, append(args, "--timeout", "5m", "--drift", "detect")...)...).must(t)
+			if r.result.Action != runner.ActionNone || len(r.result.Drift) != 0 {
+				t.Errorf("re-run: action %s, false drift %+v", r.result.Action, r.result.Drift)
+			}
+			for _, s := range r.result.Steps {
+				if s.Name == "drift" {
+					t.Logf("re-run: drift step %.3f s of %.3f s", s.Seconds, r.result.DurationSeconds)
+				}
+			}
 			stored := helmCLI(t, "helm4", "get", "manifest", name, "-n", ns) + "\n---\n" + helmCLI(t, "helm4", "get", "hooks", name, "-n", ns)
 			if diff := cmp.Diff(renderedImages, checkMirrored(t, "install", stored)); diff != "" {
 				t.Errorf("the installed release's images differ from render's (-render +install):\n%s", diff)

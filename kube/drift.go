@@ -1,0 +1,393 @@
+package kube
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
+)
+
+// Drift policies: what a re-run does when the release is at its config.
+const (
+	DriftOff     = "off"
+	DriftDetect  = "detect"
+	DriftCorrect = "correct"
+)
+
+// DriftPolicies are the values --drift accepts.
+var DriftPolicies = []string{DriftOff, DriftDetect, DriftCorrect}
+
+// ErrInvalidIgnore is a malformed --drift-ignore rule.
+var ErrInvalidIgnore = errors.New("invalid drift ignore rule")
+
+// Drift is one object of a release whose live state differs from what the
+// release applied: the fields the chart sets that differ (JSON pointers,
+// never values), or the whole object missing.
+type Drift struct {
+	Kind      string   `json:"kind"`
+	Namespace string   `json:"namespace,omitempty"`
+	Name      string   `json:"name"`
+	Missing   bool     `json:"missing,omitempty"`
+	Fields    []string `json:"fields,omitempty"`
+
+	// apply is the object to apply to correct the drift.
+	apply    *unstructured.Unstructured
+	resource dynamic.ResourceInterface
+}
+
+// String is "Kind namespace/name" and what drifted.
+func (d Drift) String() string {
+	id := d.Kind + " " + d.Name
+	if d.Namespace != "" {
+		id = d.Kind + " " + d.Namespace + "/" + d.Name
+	}
+	if d.Missing {
+		return id + " (missing)"
+	}
+	return id + " (" + strings.Join(d.Fields, ", ") + ")"
+}
+
+// IgnoreRule is KIND[/NAME]:JSONPOINTER: drift at or under the pointer of
+// matching objects does not count (NAME may be a glob; * by default).
+type IgnoreRule struct {
+	Kind, Name, Pointer string
+}
+
+// ParseIgnoreRules reads --drift-ignore rules.
+func ParseIgnoreRules(specs []string) ([]IgnoreRule, error) {
+	var rules []IgnoreRule
+	for _, s := range specs {
+		obj, pointer, ok := strings.Cut(s, ":")
+		kind, name, _ := strings.Cut(obj, "/")
+		if name == "" {
+			name = "*"
+		}
+		if !ok || kind == "" || !strings.HasPrefix(pointer, "/") {
+			return nil, fmt.Errorf("%w: --drift-ignore %q: want KIND[/NAME]:/json/pointer, e.g. Deployment/*:/spec/replicas", ErrInvalidIgnore, s)
+		}
+		if _, err := path.Match(name, ""); err != nil {
+			return nil, fmt.Errorf("%w: --drift-ignore %q: name pattern: %v", ErrInvalidIgnore, s, err)
+		}
+		rules = append(rules, IgnoreRule{Kind: kind, Name: name, Pointer: strings.TrimSuffix(pointer, "/")})
+	}
+	return rules, nil
+}
+
+func (r IgnoreRule) matches(kind, name string) bool {
+	ok, _ := path.Match(r.Name, name)
+	return r.Kind == kind && ok
+}
+
+// covers reports whether field (a JSON pointer) is at or under r.Pointer.
+func (r IgnoreRule) covers(field string) bool {
+	return field == r.Pointer || strings.HasPrefix(field, r.Pointer+"/")
+}
+
+// DetectDrift compares each object of manifest (the manifest Helm stored
+// for release in namespace) with the live object, by a server-side apply
+// dry run with hookrunner's field manager of the object as Helm applied
+// it (with its ownership label and annotations): only fields the chart
+// sets can differ, never those controllers or defaulting own. Objects
+// without a namespace are in namespace when namespaced.
+func (c *Config) DetectDrift(ctx context.Context, manifest, release, namespace string, ignore []IgnoreRule) ([]Drift, error) {
+	objs, err := parseManifest(manifest)
+	if err != nil {
+		return nil, err
+	}
+	for _, obj := range objs {
+		withHelmOwnership(obj, release, namespace)
+	}
+	d := c.discover()
+	if d.err != nil {
+		return nil, d.err
+	}
+	rc, err := c.getter.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		mu     sync.Mutex
+		drifts []Drift
+		errs   []error
+		wg     sync.WaitGroup
+		sem    = make(chan struct{}, 16)
+	)
+	for _, obj := range objs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			drift, err := c.driftOf(ctx, dyn, d.mapper, obj, namespace, ignore)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			} else if drift != nil {
+				drifts = append(drifts, *drift)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	sort.Slice(drifts, func(i, j int) bool { return drifts[i].String() < drifts[j].String() })
+	return drifts, nil
+}
+
+func (c *Config) driftOf(ctx context.Context, dyn dynamic.Interface, mapper meta.RESTMapper, obj *unstructured.Unstructured, namespace string, ignore []IgnoreRule) (*Drift, error) {
+	gvk := obj.GroupVersionKind()
+	mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return nil, fmt.Errorf("drift of %s %s: %w", gvk.Kind, obj.GetName(), err)
+	}
+	var res dynamic.ResourceInterface = dyn.Resource(mapping.Resource)
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		if obj.GetNamespace() == "" {
+			obj.SetNamespace(namespace)
+		}
+		res = dyn.Resource(mapping.Resource).Namespace(obj.GetNamespace())
+	}
+	drift := &Drift{Kind: gvk.Kind, Namespace: obj.GetNamespace(), Name: obj.GetName(), apply: obj, resource: res}
+	live, err := res.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		drift.Missing = true
+		return drift, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("drift of %s: read: %w", drift.id(), err)
+	}
+	var rules []IgnoreRule
+	for _, r := range ignore {
+		if r.matches(gvk.Kind, obj.GetName()) {
+			rules = append(rules, r)
+		}
+	}
+	keepIgnored(obj, live, rules)
+	data, err := json.Marshal(obj.Object)
+	if err != nil {
+		return nil, err
+	}
+	force := true
+	dry, err := res.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: FieldManager, Force: &force, DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		return nil, fmt.Errorf("drift of %s: dry-run apply: %w", drift.id(), err)
+	}
+	var fields []string
+	diffFields("", comparable(live.Object), comparable(dry.Object), &fields)
+	for _, f := range fields {
+		ignored := false
+		for _, r := range rules {
+			ignored = ignored || r.covers(f)
+		}
+		if !ignored {
+			drift.Fields = append(drift.Fields, f)
+		}
+	}
+	if len(drift.Fields) == 0 {
+		return nil, nil
+	}
+	const maxFields = 20
+	if len(drift.Fields) > maxFields {
+		drift.Fields = append(drift.Fields[:maxFields], fmt.Sprintf("… %d more", len(drift.Fields)-maxFields))
+	}
+	return drift, nil
+}
+
+func (d Drift) id() string {
+	if d.Namespace == "" {
+		return d.Kind + " " + d.Name
+	}
+	return d.Kind + " " + d.Namespace + "/" + d.Name
+}
+
+// CorrectDrift re-applies exactly the drifted objects (missing ones are
+// created), taking back the fields the chart sets; ignored fields keep
+// their live values.
+func (c *Config) CorrectDrift(ctx context.Context, drifts []Drift) error {
+	force := true
+	for _, d := range drifts {
+		if d.apply == nil {
+			continue
+		}
+		data, err := json.Marshal(d.apply.Object)
+		if err != nil {
+			return err
+		}
+		if _, err := d.resource.Patch(ctx, d.Name, types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: FieldManager, Force: &force}); err != nil {
+			return fmt.Errorf("correct drift of %s: %w", d.id(), err)
+		}
+	}
+	return nil
+}
+
+// keepIgnored sets the ignored fields of obj to their live values, so
+// that applying obj leaves them as they are.
+func keepIgnored(obj, live *unstructured.Unstructured, rules []IgnoreRule) {
+	for _, r := range rules {
+		parts := pointerParts(r.Pointer)
+		if v, ok, _ := unstructured.NestedFieldNoCopy(live.Object, parts...); ok {
+			_ = unstructured.SetNestedField(obj.Object, runtimeCopy(v), parts...)
+		}
+	}
+}
+
+func runtimeCopy(v any) any {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	var out any
+	if json.Unmarshal(data, &out) != nil {
+		return v
+	}
+	return out
+}
+
+// pointerParts splits a JSON pointer into map keys (list indexes are not
+// supported in ignore rules).
+func pointerParts(p string) []string {
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for i, s := range parts {
+		parts[i] = strings.NewReplacer("~1", "/", "~0", "~").Replace(s)
+	}
+	return parts
+}
+
+// comparable drops what the server sets on every write.
+func comparable(obj map[string]any) map[string]any {
+	out := make(map[string]any, len(obj))
+	for k, v := range obj {
+		if k != "status" {
+			out[k] = v
+		}
+	}
+	if m, ok := obj["metadata"].(map[string]any); ok {
+		md := make(map[string]any, len(m))
+		for k, v := range m {
+			switch k {
+			case "managedFields", "resourceVersion", "generation", "uid", "creationTimestamp":
+			default:
+				md[k] = v
+			}
+		}
+		out["metadata"] = md
+	}
+	return out
+}
+
+// diffFields appends the JSON pointers at which a and b differ.
+func diffFields(at string, a, b any, out *[]string) {
+	switch av := a.(type) {
+	case map[string]any:
+		bv, ok := b.(map[string]any)
+		if !ok {
+			*out = append(*out, pointerOrRoot(at))
+			return
+		}
+		keys := map[string]bool{}
+		for k := range av {
+			keys[k] = true
+		}
+		for k := range bv {
+			keys[k] = true
+		}
+		sorted := make([]string, 0, len(keys))
+		for k := range keys {
+			sorted = append(sorted, k)
+		}
+		sort.Strings(sorted)
+		for _, k := range sorted {
+			diffFields(at+"/"+strings.NewReplacer("~", "~0", "/", "~1").Replace(k), av[k], bv[k], out)
+		}
+	case []any:
+		bv, ok := b.([]any)
+		if !ok || len(av) != len(bv) {
+			*out = append(*out, pointerOrRoot(at))
+			return
+		}
+		for i := range av {
+			diffFields(at+"/"+strconv.Itoa(i), av[i], bv[i], out)
+		}
+	default:
+		if !reflect.DeepEqual(a, b) {
+			*out = append(*out, pointerOrRoot(at))
+		}
+	}
+}
+
+func pointerOrRoot(p string) string {
+	if p == "" {
+		return "/"
+	}
+	return p
+}
+
+// parseManifest splits a release manifest into objects.
+func parseManifest(manifest string) ([]*unstructured.Unstructured, error) {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader([]byte(manifest)), 4096)
+	var out []*unstructured.Unstructured
+	for {
+		var obj map[string]any
+		err := dec.Decode(&obj)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("parse the release manifest: %w", err)
+		}
+		if len(obj) == 0 {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		if u.IsList() {
+			list, err := u.ToList()
+			if err != nil {
+				return nil, err
+			}
+			for i := range list.Items {
+				out = append(out, &list.Items[i])
+			}
+			continue
+		}
+		out = append(out, u)
+	}
+}
+
+// withHelmOwnership adds what Helm adds to every object it applies: the
+// managed-by label and the release annotations.
+func withHelmOwnership(obj *unstructured.Unstructured, release, namespace string) {
+	labels := obj.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels["app.kubernetes.io/managed-by"] = "Helm"
+	obj.SetLabels(labels)
+	annotations := obj.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations["meta.helm.sh/release-name"] = release
+	annotations["meta.helm.sh/release-namespace"] = namespace
+	obj.SetAnnotations(annotations)
+}
