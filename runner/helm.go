@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
+	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	helmkube "helm.sh/helm/v4/pkg/kube"
 	ri "helm.sh/helm/v4/pkg/release"
 	release "helm.sh/helm/v4/pkg/release/v1"
 
 	"github.com/hookrunner/hookrunner/kube"
+	"github.com/hookrunner/hookrunner/runner/postrender"
 )
 
 // Thin glue between our specs and the Helm SDK: one mapper per action, so
@@ -178,4 +180,29 @@ func releaseInfo(rel *release.Release) ReleaseInfo {
 		info.AppVersion = rel.Chart.Metadata.AppVersion
 	}
 	return info
+}
+
+// dryRun renders the release as an install (upgrade: as the upgrade of an
+// existing release) would, applying nothing: server (lookup and
+// capabilities from the cluster of cfg) or client-only, as helm template.
+func dryRun(ctx context.Context, cfg *action.Configuration, name, namespace string, ch *chartv2.Chart, vals map[string]any, post *postrender.Chain, server, upgrade bool) (*release.Release, error) {
+	in := action.NewInstall(cfg)
+	in.DryRunStrategy = action.DryRunClient
+	if server {
+		in.DryRunStrategy = action.DryRunServer
+	}
+	// An installed release renders as its upgrade would, which also skips
+	// the check for resources that already exist.
+	in.IsUpgrade = upgrade
+	in.ReleaseName = name
+	in.Namespace = namespace
+	in.Replace = true // never check the name, as helm template does not
+	if !post.Empty() {
+		in.PostRenderer = post
+	}
+	rel, err := in.RunWithContext(ctx, ch, vals)
+	if err != nil {
+		return nil, err
+	}
+	return asRelease(rel)
 }

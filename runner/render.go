@@ -132,35 +132,19 @@ func render(ctx context.Context, spec RenderSpec, o IO) (string, error) {
 	}
 	var out string
 	err := r.step("render", ExitAction, func() error {
-		cfg := action.NewConfiguration(action.ConfigurationSetLogger(r.helm))
-		in := action.NewInstall(cfg)
-		in.DryRunStrategy = action.DryRunClient
+		cfg, upgrade := action.NewConfiguration(action.ConfigurationSetLogger(r.helm)), false
 		if kc != nil {
 			var err error
 			if cfg, err = newHelmConfig(kc.Getter(), spec.Namespace, r.helm); err != nil {
 				return err
 			}
-			in = action.NewInstall(cfg)
-			in.DryRunStrategy = action.DryRunServer
-			// An installed release renders as its upgrade would, which
-			// also skips the check for resources that already exist.
 			if hist, err := cfg.Releases.History(spec.Release); err == nil && len(hist) > 0 {
-				in.IsUpgrade = true
+				upgrade = true
 			} else if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
 				return err
 			}
 		}
-		in.ReleaseName = spec.Release
-		in.Namespace = spec.Namespace
-		in.Replace = true // render never checks the name, as helm template does not
-		if !post.Empty() {
-			in.PostRenderer = post
-		}
-		rel, err := in.RunWithContext(r.ctx, loaded.Chart, vals)
-		if err != nil {
-			return err
-		}
-		v1, err := asRelease(rel)
+		v1, err := dryRun(r.ctx, cfg, spec.Release, spec.Namespace, loaded.Chart, vals, post, kc != nil, upgrade)
 		if err != nil {
 			return err
 		}

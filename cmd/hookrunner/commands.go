@@ -30,6 +30,7 @@ type CLI struct {
 	Uninstall UninstallCmd `cmd:"" help:"Uninstall the release; a release that does not exist is a success."`
 	Render    RenderCmd    `cmd:"" help:"Print the chart's manifests as helm template would."`
 	Images    ImagesCmd    `cmd:"" help:"List every container image the chart would run."`
+	Diff      DiffCmd      `cmd:"" help:"Show what install with the same arguments would do, writing nothing; exit 2 when it would change something."`
 	Version   VersionCmd   `cmd:"" help:"Print version information."`
 }
 
@@ -101,18 +102,23 @@ type CommonFlags struct {
 	CallbackFlags
 }
 
+// options turns the cluster flags into kube options.
+func (f ClusterFlags) options() kube.Options {
+	return kube.Options{
+		Kubeconfig:           f.Kubeconfig,
+		Context:              f.KubeContext,
+		AllowExecCredentials: f.AllowExecCredentials,
+		QPS:                  f.QPS,
+		Burst:                f.BurstLimit,
+		UserAgent:            runner.UserAgent(),
+	}
+}
+
 func (f CommonFlags) common(release string) runner.Common {
 	return runner.Common{
-		Release:   release,
-		Namespace: f.Namespace,
-		Kube: kube.Options{
-			Kubeconfig:           f.Kubeconfig,
-			Context:              f.KubeContext,
-			AllowExecCredentials: f.AllowExecCredentials,
-			QPS:                  f.QPS,
-			Burst:                f.BurstLimit,
-			UserAgent:            runner.UserAgent(),
-		},
+		Release:      release,
+		Namespace:    f.Namespace,
+		Kube:         f.ClusterFlags.options(),
 		Timeout:      f.Timeout,
 		Wait:         f.Wait,
 		ResultFile:   f.ResultFile,
@@ -265,17 +271,13 @@ type RenderFlags struct {
 }
 
 func (f RenderFlags) spec() runner.RenderSpec {
-	kubeOpts := kube.Options{
-		Kubeconfig: f.Kubeconfig, Context: f.KubeContext, AllowExecCredentials: f.AllowExecCredentials,
-		QPS: f.QPS, Burst: f.BurstLimit, UserAgent: runner.UserAgent(),
-	}
 	return runner.RenderSpec{
 		Release:    f.Release,
 		Namespace:  f.Namespace,
 		Chart:      f.source(f.CacheDir),
 		Values:     f.values(),
 		PostRender: f.postRender(),
-		Kube:       kubeOpts,
+		Kube:       f.ClusterFlags.options(),
 		UseCluster: f.Cluster || f.Kubeconfig != "",
 	}
 }
@@ -299,6 +301,43 @@ type ImagesCmd struct {
 // Run prints every container image the chart would run.
 func (c *ImagesCmd) Run(ctx context.Context, o runner.IO) error {
 	return runner.Images(ctx, c.spec(), c.Output, o)
+}
+
+// DiffCmd is `hookrunner diff RELEASE CHART`: install's chart, values,
+// post-render, CRD and drift flags, and nothing that writes.
+type DiffCmd struct {
+	Release string `arg:"" optional:"" help:"Release name." env:"HOOKRUNNER_RELEASE"`
+	ChartFlags
+	Namespace string        `short:"n" help:"Release namespace." default:"default" env:"HOOKRUNNER_NAMESPACE"`
+	Timeout   time.Duration `help:"Bound on the whole run." default:"5m" env:"HOOKRUNNER_TIMEOUT"`
+	CacheDir  string        `help:"Writable directory for chart downloads." default:"${defaultCacheDir}" env:"HOOKRUNNER_CACHE_DIR"`
+	ClusterFlags
+	CRDs        string   `name:"crds" help:"As install's --crds: skip, create or create-replace." default:"create" env:"HOOKRUNNER_CRDS"`
+	SkipCRDs    bool     `name:"skip-crds" help:"Alias of --crds skip." env:"HOOKRUNNER_SKIP_CRDS"`
+	Drift       string   `help:"As install's --drift: off, or detect (correct only reports here)." default:"detect" env:"HOOKRUNNER_DRIFT"`
+	DriftIgnore []string `help:"As install's --drift-ignore (repeatable)." sep:"none" env:"HOOKRUNNER_DRIFT_IGNORE"`
+	OnFailed    string   `help:"As install's --on-failed." default:"auto" env:"HOOKRUNNER_ON_FAILED"`
+	Output      string   `short:"o" help:"Output format: text (a unified diff per object) or json." default:"text" enum:"text,json"`
+}
+
+// Run prints what install would do.
+func (c *DiffCmd) Run(ctx context.Context, o runner.IO) error {
+	spec := runner.InstallSpec{
+		Common: runner.Common{
+			Release: c.Release, Namespace: c.Namespace, Timeout: c.Timeout, Wait: "watcher", CacheDir: c.CacheDir,
+			Kube: c.ClusterFlags.options(),
+		},
+		Chart:       c.source(c.CacheDir),
+		Values:      c.values(),
+		PostRender:  c.postRender(),
+		ServerSide:  "auto",
+		OnFailed:    c.OnFailed,
+		CRDs:        c.CRDs,
+		SkipCRDs:    c.SkipCRDs,
+		Drift:       c.Drift,
+		DriftIgnore: nonEmpty(c.DriftIgnore),
+	}
+	return runner.Diff(ctx, spec, c.Output == "json", o)
 }
 
 // UninstallCmd is `hookrunner uninstall RELEASE`.

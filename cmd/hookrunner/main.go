@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -39,7 +40,11 @@ func main() {
 	}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(cli.io())
-	parser.FatalIfErrorf(kctx.Run())
+	err = kctx.Run()
+	if errors.As(err, new(runner.DiffChanges)) {
+		os.Exit(runner.ExitChanges) // not an error: diff found changes
+	}
+	parser.FatalIfErrorf(err)
 }
 
 // io is where runs write: JSON log lines unless stderr is a terminal.
@@ -121,7 +126,7 @@ func tuneMemory() {
 func commandOf(args []string) string {
 	for _, a := range args {
 		switch a {
-		case "install", "uninstall", "render", "images", "version":
+		case "install", "uninstall", "render", "images", "diff", "version":
 			return a
 		}
 	}

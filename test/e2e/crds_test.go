@@ -116,6 +116,12 @@ func TestCRDPolicy(t *testing.T) {
 		t.Errorf("the old schema took the new field: %v", err)
 	}
 
+	// diff shows what create-replace would do, and does not do it.
+	cmd := command(t, nil, "diff", "gadgets", v2, "-n", ns, "--crds", "create-replace")
+	out, err := cmd.Output()
+	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "CRD "+crdName+": would be updated") {
+		t.Errorf("diff --crds create-replace: %v\n%s", err, out)
+	}
 	r = install(v2, "--crds", "create-replace").must(t)
 	if diff := cmp.Diff(kube.CRDReport{Updated: []string{crdName}}, crds(r)); diff != "" {
 		t.Errorf("create-replace crds (-want +got):\n%s", diff)

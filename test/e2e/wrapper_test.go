@@ -121,6 +121,7 @@ func TestWrapperChartLintsAndRenders(t *testing.T) {
 				`{name: HOOKRUNNER_VERIFY, value: "true"}`, "{name: HOOKRUNNER_KEYRING, value: /etc/hookrunner/keyring/keyring.gpg}",
 				"{name: HOOKRUNNER_COSIGN_KEY, value: /etc/hookrunner/config/cosign.pub}",
 				`items: [{key: "pubring.gpg", path: keyring.gpg}]`, "  cosign.pub: ", "  post-render-patches.yaml: ",
+				`{name: HOOKRUNNER_CRDS, value: "create-replace"}`, `{name: HOOKRUNNER_DRIFT, value: "correct"}`, `- "--drift-ignore=Deployment/*:/spec/replicas"`,
 			} {
 				if err != nil || !strings.Contains(trust, want) {
 					t.Errorf("template with trust and mirror values: %v: no %q\n%s", err, want, trust)
@@ -131,6 +132,7 @@ func TestWrapperChartLintsAndRenders(t *testing.T) {
 				{"target.verify=true", "target.verify needs a public keyring"},
 				{"target.imagePullSecrets[0]=Bad_Name", "imagePullSecrets"},
 				{"postRenderPatches[0].target.kind=Service", "patch"},
+				{"install.crds=replace", "crds"},
 			} {
 				if out, err := helmRun(t, cli, "template", "w", wrapperChart, "--set", "target.chart=oci://registry.example.com/charts/app", "--set", bad.set); err == nil || !strings.Contains(out, bad.says) {
 					t.Errorf("--set %s: %v\n%s", bad.set, err, out)

@@ -202,6 +202,9 @@ containers:
       {{- range $k := keys $v.target.annotations | sortAlpha }}
       - {{ printf "--add-annotation=%s=%s" $k (get $v.target.annotations $k) | quote }}
       {{- end }}
+      {{- range $v.install.driftIgnore }}
+      - {{ printf "--drift-ignore=%s" . | quote }}
+      {{- end }}
       {{- range $v.install.extraArgs }}
       - {{ . | quote }}
       {{- end }}
@@ -262,6 +265,8 @@ containers:
       - {name: HOOKRUNNER_TIMEOUT, value: {{ $v.install.timeout | quote }}}
       - {name: HOOKRUNNER_WAIT, value: {{ $v.install.wait | quote }}}
       - {name: HOOKRUNNER_SERVER_SIDE, value: {{ $v.install.serverSide | quote }}}
+      - {name: HOOKRUNNER_CRDS, value: {{ $v.install.crds | default "create" | quote }}}
+      - {name: HOOKRUNNER_DRIFT, value: {{ $v.install.drift | default "detect" | quote }}}
       {{- if or $v.registry.dockerConfigJson $v.registry.existingSecret }}
       - {name: HOOKRUNNER_REGISTRY_CONFIG, value: /etc/hookrunner/registry/config.json}
       {{- end }}
