@@ -255,7 +255,7 @@ func diffManifests(oldManifest, newManifest, namespace string) ([]ObjectDiff, er
 			b.text = ""
 		}
 		text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-			A: difflib.SplitLines(a.text), B: difflib.SplitLines(b.text),
+			A: lines(a.text), B: lines(b.text),
 			FromFile: id + " (deployed)", ToFile: id + " (new)", Context: 3,
 		})
 		if err != nil {
@@ -304,4 +304,12 @@ func maskSecrets(before, after map[string]any) (string, string) {
 		return string(data)
 	}
 	return mask(before, after, false), mask(after, before, true)
+}
+
+// lines splits text into lines for a diff; no text is no lines.
+func lines(text string) []string {
+	if text = strings.TrimSuffix(text, "\n"); text == "" {
+		return nil
+	}
+	return difflib.SplitLines(text)
 }

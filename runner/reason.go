@@ -10,9 +10,14 @@ import (
 // webhook body, each a row of the README's table. An orchestrator branches
 // on these, never on the reason's text.
 const (
-	ReasonInstallSucceeded   = "InstallSucceeded"
-	ReasonUpgradeSucceeded   = "UpgradeSucceeded"
-	ReasonNothingToDo        = "NothingToDo"
+	ReasonInstallSucceeded = "InstallSucceeded"
+	ReasonUpgradeSucceeded = "UpgradeSucceeded"
+	ReasonNothingToDo      = "NothingToDo"
+	// ReasonDriftDetected: the release was at its config, but live objects
+	// had drifted from it (--drift detect; exit 0).
+	ReasonDriftDetected = "DriftDetected"
+	// ReasonRepaired: drifted objects were re-applied (--drift correct).
+	ReasonRepaired           = "Repaired"
 	ReasonUninstallSucceeded = "UninstallSucceeded"
 	// ReasonBadInput: a flag, argument, kubeconfig, values, wait condition,
 	// output template or callback setting is wrong (exit 2).
@@ -45,10 +50,17 @@ const (
 )
 
 // reasonCode is the code of a run that ended with e (nil: success) after
-// action; hookFailed when the diagnosis found a failed hook first.
-func reasonCode(action string, e *Error, hookFailed bool) string {
+// action; hookFailed when the diagnosis found a failed hook first; drifted
+// when live objects differed from a release at its config.
+func reasonCode(action string, e *Error, hookFailed, drifted bool) string {
 	if e == nil {
 		switch action {
+		case ActionRepair:
+			return ReasonRepaired
+		case ActionNone:
+			if drifted {
+				return ReasonDriftDetected
+			}
 		case ActionInstall:
 			return ReasonInstallSucceeded
 		case ActionUpgrade:

@@ -14,10 +14,11 @@ import (
 func TestReasonCode(t *testing.T) {
 	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "x", errors.New("no"))
 	cases := map[string]struct {
-		action string
-		err    *Error
-		hook   bool
-		want   string
+		action  string
+		err     *Error
+		hook    bool
+		drifted bool
+		want    string
 	}{
 		"installed":         {action: ActionInstall, want: ReasonInstallSucceeded},
 		"upgraded":          {action: ActionUpgrade, want: ReasonUpgradeSucceeded},
@@ -37,10 +38,12 @@ func TestReasonCode(t *testing.T) {
 		"interrupted":       {action: ActionInstall, err: &Error{Step: "act", Code: ExitInterrupted, Err: errors.New("x")}, want: ReasonInterrupted},
 		"callback":          {action: ActionInstall, err: &Error{Step: "report", Code: ExitCallback, Err: errors.New("x")}, want: ReasonCallbackFailed},
 		"internal":          {action: ActionInstall, err: &Error{Step: "run", Code: ExitInternal, Err: errors.New("x")}, want: ReasonInternalError},
+		"drift detected":    {action: ActionNone, drifted: true, want: ReasonDriftDetected},
+		"repaired":          {action: ActionRepair, drifted: true, want: ReasonRepaired},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if got := reasonCode(tc.action, tc.err, tc.hook); got != tc.want {
+			if got := reasonCode(tc.action, tc.err, tc.hook, tc.drifted); got != tc.want {
 				t.Errorf("reasonCode = %s, want %s", got, tc.want)
 			}
 		})

@@ -175,7 +175,7 @@ func (r *run) finish(err error) error {
 		}
 		err = e
 	}
-	r.result.ReasonCode = reasonCode(r.result.Action, e, r.hookFailed)
+	r.result.ReasonCode = reasonCode(r.result.Action, e, r.hookFailed, len(r.result.Drift) > 0)
 	r.recordOutcome()
 	// The files first: if the pod dies while the callback retries, the
 	// termination log and result file still tell what happened.

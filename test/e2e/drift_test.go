@@ -59,8 +59,8 @@ func TestDrift(t *testing.T) {
 	r := install()
 	if diff := cmp.Diff(want, r.result.Drift, cmp.Comparer(func(a, b kube.Drift) bool {
 		return a.Kind == b.Kind && a.Namespace == b.Namespace && a.Name == b.Name && a.Missing == b.Missing && cmp.Equal(a.Fields, b.Fields)
-	})); diff != "" || r.result.Action != runner.ActionNone {
-		t.Errorf("detect: action %s, drift (-want +got):\n%s", r.result.Action, diff)
+	})); diff != "" || r.result.Action != runner.ActionNone || r.result.ReasonCode != runner.ReasonDriftDetected {
+		t.Errorf("detect: action %s (%s), drift (-want +got):\n%s", r.result.Action, r.result.ReasonCode, diff)
 	}
 	if _, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, "app-config", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("detect recreated the ConfigMap: %v", err)
@@ -79,8 +79,8 @@ func TestDrift(t *testing.T) {
 	want[1].Fields = []string{"/spec/template/spec/containers/0/image"}
 	if diff := cmp.Diff(want, r.result.Drift, cmp.Comparer(func(a, b kube.Drift) bool {
 		return a.Kind == b.Kind && a.Name == b.Name && a.Missing == b.Missing && cmp.Equal(a.Fields, b.Fields)
-	})); diff != "" || r.result.Action != runner.ActionRepair {
-		t.Errorf("correct: action %s, drift (-want +got):\n%s", r.result.Action, diff)
+	})); diff != "" || r.result.Action != runner.ActionRepair || r.result.ReasonCode != runner.ReasonRepaired {
+		t.Errorf("correct: action %s (%s), drift (-want +got):\n%s", r.result.Action, r.result.ReasonCode, diff)
 	}
 	if _, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, "app-config", metav1.GetOptions{}); err != nil {
 		t.Errorf("correct did not recreate the ConfigMap: %v", err)

@@ -113,7 +113,8 @@ func TestSignedChartsOnly(t *testing.T) {
 	}
 }
 
-// Patches, pull secrets and labels apply in install and render alike; a
+// Patches, pull secrets and labels apply in install, render and diff
+// alike; a
 // patch whose target matches nothing is bad input, and nothing is created.
 func TestPostRenderPatches(t *testing.T) {
 	t.Parallel()
@@ -159,6 +160,14 @@ func TestPostRenderPatches(t *testing.T) {
 	stored := helmCLI(t, "helm4", "get", "manifest", "app", "-n", ns)
 	if diff := cmp.Diff(strings.TrimSpace(stored), strings.TrimSpace(rendered)); diff != "" {
 		t.Errorf("render differs from the installed manifest (-installed +render):\n%s", diff)
+	}
+	// diff of a new release shows the objects as install would apply them.
+	cmd := command(t, nil, append([]string{"diff", "other", webapp, "-n", ns}, flags...)...)
+	out, _ := cmd.Output()
+	for _, want := range []string{"+  type: NodePort", "+      - name: mirror-creds", "+      - effect: NoSchedule", "+    shop.example.com/product: suite"} {
+		if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), want) {
+			t.Errorf("diff with the patches: exit %d, no %q in\n%s", cmd.ProcessState.ExitCode(), want, out)
+		}
 	}
 	// Re-running with the same patches changes nothing; a changed patch
 	// is a new config, so the release is upgraded.
