@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/time/rate"
 )
@@ -35,6 +36,8 @@ const DefaultMaxInFlight = 64
 type inflight struct {
 	slots chan struct{} // nil: unbounded
 	rate  *rate.Limiter // nil: no rate limit
+	// waiting counts requests waiting for a slot (for tests).
+	waiting atomic.Int64
 }
 
 // newInflight bounds requests to n in flight (n <= 0: unbounded) and qps
@@ -77,9 +80,12 @@ func (t *inflightTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if t.slots == nil {
 		return t.next.RoundTrip(req)
 	}
+	t.waiting.Add(1)
 	select {
 	case t.slots <- struct{}{}:
+		t.waiting.Add(-1)
 	case <-req.Context().Done():
+		t.waiting.Add(-1)
 		return nil, req.Context().Err()
 	}
 	resp, err := t.next.RoundTrip(req)

@@ -46,19 +46,25 @@ func get(t *testing.T, rt http.RoundTripper, url string) {
 
 func TestInflightBoundsConcurrentRequests(t *testing.T) {
 	base := &countingTransport{release: make(chan struct{})}
-	rt := newInflight(4, 0, 0).wrap(base)
+	f := newInflight(4, 0, 0)
+	rt := f.wrap(base)
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Add(1)
 		go func() { defer wg.Done(); get(t, rt, "https://k/api/v1/namespaces/a/configmaps/x") }()
 	}
-	// Wait until the bound is reached (it must be), then give the other
-	// 46 a moment to get past it if they could.
-	deadline := time.Now().Add(10 * time.Second)
-	for base.now.Load() < 4 && time.Now().Before(deadline) {
+	// Every request is either in the transport or parked at the bound:
+	// once 46 are parked, exactly 4 are in flight.
+	deadline := time.Now().Add(time.Minute) // a hang guard, not a latency bound
+	for f.waiting.Load() < 46 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(50 * time.Millisecond)
+	if n := f.waiting.Load(); n != 46 {
+		t.Fatalf("%d requests waiting for a slot, want 46", n)
+	}
+	if n := base.now.Load(); n != 4 {
+		t.Errorf("%d requests in flight while 46 wait, want 4", n)
+	}
 	close(base.release)
 	wg.Wait()
 	if p := base.peak.Load(); p != 4 {

@@ -21,9 +21,18 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// LeaseDuration is how long a lock outlives a holder that stopped renewing
-// it (a runner killed with SIGKILL). Holders renew every third of it.
-var LeaseDuration = 15 * time.Second
+// DefaultLeaseDuration is how long a lock outlives a holder that stopped
+// renewing it (a runner killed with SIGKILL). Holders renew every third of
+// it.
+const DefaultLeaseDuration = 15 * time.Second
+
+// LockOption changes how AcquireLock holds the lease.
+type LockOption func(*Lock)
+
+// WithLeaseDuration holds the lease for d instead of DefaultLeaseDuration.
+func WithLeaseDuration(d time.Duration) LockOption {
+	return func(l *Lock) { l.duration = d }
+}
 
 // HolderIdentity names this process in a Lease: host (in a pod, the pod
 // name), process ID and a random suffix.
@@ -37,7 +46,7 @@ func HolderIdentity() string {
 // deadOnThisHost reports whether holder names a process on this host (this
 // pod) that is gone: its PID does not exist, or is this very process (a
 // restarted container reuses PID 1). Such a lease is taken over at once
-// instead of after LeaseDuration. Holders elsewhere are judged by expiry.
+// instead of after its duration. Holders elsewhere are judged by expiry.
 func deadOnThisHost(holder string) bool {
 	parts := strings.Split(holder, "/")
 	host, _ := os.Hostname()
@@ -73,6 +82,8 @@ type Lock struct {
 	name   string
 	holder string
 	log    *slog.Logger
+	// duration is the lease's duration; renewed every third of it.
+	duration time.Duration
 
 	stop chan struct{}
 	done chan struct{}
@@ -82,16 +93,20 @@ type Lock struct {
 
 // AcquireLock takes the Lease LockName(release) in namespace for holder,
 // waiting while another holder keeps it renewed. A lease nobody renewed for
-// LeaseDuration (by its renewTime, or by what this process observed) is
+// its duration (by its renewTime, or by what this process observed) is
 // taken over. The lock is renewed in the background until Release.
-func AcquireLock(ctx context.Context, cs kubernetes.Interface, namespace, release, holder string, log *slog.Logger) (*Lock, error) {
+func AcquireLock(ctx context.Context, cs kubernetes.Interface, namespace, release, holder string, log *slog.Logger, opts ...LockOption) (*Lock, error) {
 	l := &Lock{
-		leases: cs.CoordinationV1().Leases(namespace),
-		name:   LockName(release),
-		holder: holder,
-		log:    log,
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		leases:   cs.CoordinationV1().Leases(namespace),
+		name:     LockName(release),
+		holder:   holder,
+		log:      log,
+		duration: DefaultLeaseDuration,
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(l)
 	}
 	var (
 		seenVersion string
@@ -140,7 +155,7 @@ func (l *Lock) tryAcquire(ctx context.Context, seenVersion *string, seenAt *time
 			ObjectMeta: metav1.ObjectMeta{Name: l.name, Labels: map[string]string{"app.kubernetes.io/managed-by": "hookrunner"}},
 			Spec: coordinationv1.LeaseSpec{
 				HolderIdentity:       &l.holder,
-				LeaseDurationSeconds: ptr.To(int32(LeaseDuration / time.Second)),
+				LeaseDurationSeconds: ptr.To(int32(l.duration / time.Second)),
 				AcquireTime:          &now,
 				RenewTime:            &now,
 			},
@@ -160,7 +175,7 @@ func (l *Lock) tryAcquire(ctx context.Context, seenVersion *string, seenAt *time
 	}
 	spec := current.Spec
 	free := spec.HolderIdentity == nil || *spec.HolderIdentity == "" || *spec.HolderIdentity == l.holder
-	stale := deadOnThisHost(*spec.HolderIdentity) || time.Since(*seenAt) > LeaseDuration ||
+	stale := deadOnThisHost(*spec.HolderIdentity) || time.Since(*seenAt) > l.duration ||
 		(spec.RenewTime != nil && spec.LeaseDurationSeconds != nil &&
 			time.Since(spec.RenewTime.Time) > time.Duration(*spec.LeaseDurationSeconds)*time.Second)
 	if !free && !stale {
@@ -171,7 +186,7 @@ func (l *Lock) tryAcquire(ctx context.Context, seenVersion *string, seenAt *time
 	}
 	taken := current.DeepCopy()
 	taken.Spec.HolderIdentity = &l.holder
-	taken.Spec.LeaseDurationSeconds = ptr.To(int32(LeaseDuration / time.Second))
+	taken.Spec.LeaseDurationSeconds = ptr.To(int32(l.duration / time.Second))
 	taken.Spec.AcquireTime = &now
 	taken.Spec.RenewTime = &now
 	updated, err := l.leases.Update(ctx, taken, metav1.UpdateOptions{FieldManager: FieldManager})
@@ -184,7 +199,7 @@ func (l *Lock) tryAcquire(ctx context.Context, seenVersion *string, seenAt *time
 // renew keeps the lease fresh until Release.
 func (l *Lock) renew() {
 	defer close(l.done)
-	tick := time.NewTicker(LeaseDuration / 3)
+	tick := time.NewTicker(l.duration / 3)
 	defer tick.Stop()
 	for {
 		select {
@@ -192,7 +207,7 @@ func (l *Lock) renew() {
 			return
 		case <-tick.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), LeaseDuration/3)
+		ctx, cancel := context.WithTimeout(context.Background(), l.duration/3)
 		l.mu.Lock()
 		lease := l.last.DeepCopy()
 		now := metav1.NewMicroTime(time.Now())

@@ -246,17 +246,17 @@ func diffManifests(oldManifest, newManifest, namespace string) ([]ObjectDiff, er
 			continue
 		}
 		od := ObjectDiff{Kind: a.kind, Namespace: a.namespace, Name: a.name, Change: "changed"}
+		from, to := id+" (deployed)", id+" (new)"
 		switch {
 		case !hadA:
 			od = ObjectDiff{Kind: b.kind, Namespace: b.namespace, Name: b.name, Change: "added"}
-			a.text = ""
+			a.text, from = "", id+" (not deployed)"
 		case !hasB:
 			od.Change = "removed"
-			b.text = ""
+			b.text, to = "", id+" (removed)"
 		}
 		text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-			A: lines(a.text), B: lines(b.text),
-			FromFile: id + " (deployed)", ToFile: id + " (new)", Context: 3,
+			A: lines(a.text), B: lines(b.text), FromFile: from, ToFile: to, Context: 3,
 		})
 		if err != nil {
 			return nil, err

@@ -111,14 +111,19 @@ func TestAPIServerRestartDuringRun(t *testing.T) {
 
 	t.Run("during-install", func(t *testing.T) {
 		ns := namespaceFor(t)
-		s := start(t, nil, "install", "bulk", bulk, "-n", ns, "--create-namespace", "--set", "count=300", "--timeout", "2m")
-		outage(400*time.Millisecond, 3*time.Second)
+		s := start(t, nil, "install", "bulk", bulk, "-n", ns, "--create-namespace", "--set", "count=3000", "--timeout", "2m")
+		// The outage starts once the install is deciding or acting on
+		// 3000 objects, so requests fail and the run must retry.
+		eventually(t, time.Minute, "inspect done", func() bool {
+			return strings.Contains(s.stderr.String(), `"step":"inspect"`)
+		})
+		outage(0, 3*time.Second)
 		r := s.wait(t, 2*time.Minute)
 		if r.code != 0 || r.result.Release.Status != "deployed" {
 			t.Fatalf("exit %d, %+v: %s\n%s", r.code, r.result.Release, r.result.Reason, r.stderr)
 		}
 		if !strings.Contains(r.stderr, "transient cluster error; retrying") {
-			t.Logf("the outage fell between requests (no retry logged):\n%s", r.stderr)
+			t.Errorf("the run did not retry through the outage:\n%s", r.stderr)
 		}
 		if n := deployedRevisions(t, ns, "bulk"); n != 1 {
 			t.Errorf("%d deployed revisions", n)

@@ -162,11 +162,14 @@ func TestPostRenderPatches(t *testing.T) {
 		t.Errorf("render differs from the installed manifest (-installed +render):\n%s", diff)
 	}
 	// diff of a new release shows the objects as install would apply them.
-	cmd := command(t, nil, append([]string{"diff", "other", webapp, "-n", ns}, flags...)...)
+	cmd := command(t, nil, append([]string{"diff", "app", webapp, "-n", "patches-preview"}, flags...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	out, _ := cmd.Output()
-	for _, want := range []string{"+  type: NodePort", "+      - name: mirror-creds", "+      - effect: NoSchedule", "+    shop.example.com/product: suite"} {
+	for _, want := range []string{"release patches-preview/app: install", "+  type: NodePort", "+      - name: mirror-creds", "+      tolerations: [{key: dedicated", "+    shop.example.com/product: suite"} {
 		if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), want) {
-			t.Errorf("diff with the patches: exit %d, no %q in\n%s", cmd.ProcessState.ExitCode(), want, out)
+			t.Errorf("diff with the patches: exit %d, no %q in\n%s\n%s", cmd.ProcessState.ExitCode(), want, out, stderr.String())
+			break
 		}
 	}
 	// Re-running with the same patches changes nothing; a changed patch
