@@ -155,8 +155,6 @@ type Loaded struct {
 	// Digest is "sha256:<hex>" of the chart archive, or for a directory of
 	// its files (see Digest).
 	Digest string
-	// Path is the local file or directory it was loaded from.
-	Path string
 }
 
 // Load fetches (when remote), verifies the pinned digest, and loads the chart.
@@ -202,7 +200,7 @@ func Load(s Source) (*Loaded, error) {
 	if err := ch.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: chart %s: %v", ErrUnavailable, displayRef(s), err)
 	}
-	return &Loaded{Chart: ch, Digest: digest, Path: path}, nil
+	return &Loaded{Chart: ch, Digest: digest}, nil
 }
 
 // maxArchive bounds a chart archive read into memory (Helm's own loader

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/hookrunner/hookrunner/chart"
 	"github.com/hookrunner/hookrunner/test/chartsrv"
 )

@@ -61,7 +61,9 @@ type CallbackInfo struct {
 	ID        string `json:"id"`
 	Delivered bool   `json:"delivered"`
 	Attempts  int    `json:"attempts"`
-	Error     string `json:"error,omitempty"`
+	// HTTPStatus is the status of the last answer, 0 when none came.
+	HTTPStatus int    `json:"httpStatus,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 // ReleaseInfo describes the release after the run.

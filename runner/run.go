@@ -240,7 +240,7 @@ func (r *run) report() *Error {
 		Outputs:  r.result.Outputs,
 		Document: doc,
 	})
-	info := &CallbackInfo{Format: r.sender.Format(), ID: r.sender.ID(), Delivered: err == nil, Attempts: d.Attempts}
+	info := &CallbackInfo{Format: r.sender.Format(), ID: r.sender.ID(), Delivered: err == nil, Attempts: d.Attempts, HTTPStatus: d.Status}
 	r.result.Callback = info
 	if err != nil {
 		info.Error = r.oneLine(err)

@@ -16,15 +16,6 @@ import (
 	"github.com/hookrunner/hookrunner/runner/postrender"
 )
 
-// Version and Commit are stamped at build time (-ldflags -X).
-var (
-	Version = "dev"
-	Commit  = "unknown"
-)
-
-// UserAgent is sent with every API request.
-func UserAgent() string { return "hookrunner/" + Version }
-
 // Common are the settings every command shares.
 type Common struct {
 	Release   string

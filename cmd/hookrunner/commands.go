@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -41,6 +42,7 @@ type ClusterFlags struct {
 	AllowExecCredentials bool    `help:"Allow kubeconfig users whose credentials come from an exec plugin or auth-provider." env:"HOOKRUNNER_ALLOW_EXEC_CREDENTIALS"`
 	QPS                  float32 `name:"qps" help:"Queries per second to the API server: one limit for all the chart's requests, watches aside (0: no limit). At most 64 of them are in flight at once." default:"1000" env:"HOOKRUNNER_QPS"`
 	BurstLimit           int     `help:"Client-side burst of API requests above --qps." default:"2000" env:"HOOKRUNNER_BURST_LIMIT"`
+	MaxInFlight          int     `help:"Requests of the run in flight at once, watches aside (negative: no bound)." default:"64" env:"HOOKRUNNER_MAX_IN_FLIGHT"`
 }
 
 // CallbackFlags say where to report the result.
@@ -64,27 +66,49 @@ func (f CallbackFlags) config() callback.Config {
 	}
 }
 
-// callbackFromEnv reads the callback settings from the environment alone,
-// for reporting a command line that did not parse.
-func callbackFromEnv() callback.Config {
-	cfg := callback.Config{
-		Format: os.Getenv("HOOKRUNNER_CALLBACK_FORMAT"), URL: os.Getenv("HOOKRUNNER_CALLBACK_URL"),
-		Curl: os.Getenv("HOOKRUNNER_CALLBACK_CURL"), ID: os.Getenv("HOOKRUNNER_CALLBACK_ID"),
-		Secret: os.Getenv("HOOKRUNNER_CALLBACK_SECRET"), CAFile: os.Getenv("HOOKRUNNER_CALLBACK_CA_FILE"),
-	}
-	if h := os.Getenv("HOOKRUNNER_CALLBACK_HEADER"); h != "" {
-		cfg.Headers = []string{h}
-	}
-	return cfg
+// fromEnvironment reads what reporting a command line that did not parse
+// needs (release, namespace, result file, callback) from the environment
+// alone, by the same env and default tags as the flags, so no variable name
+// or default is written twice.
+func fromEnvironment() (runner.Common, callback.Config) {
+	var c InstallCmd // uninstall reads the same variables for these
+	fillFromEnv(reflect.ValueOf(&c).Elem())
+	return c.common(c.Release), c.CallbackFlags.config()
 }
 
-// commonFromEnv reads the release and namespace from the environment alone.
-func commonFromEnv() runner.Common {
-	ns := os.Getenv("HOOKRUNNER_NAMESPACE")
-	if ns == "" {
-		ns = "default"
+// fillFromEnv sets the string, string list and duration fields of the
+// struct v (and of the structs it embeds) from the environment variable
+// each one's env tag names, else from its default tag. A value that does
+// not parse is left zero.
+func fillFromEnv(v reflect.Value) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f, fv := t.Field(i), v.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			fillFromEnv(fv)
+			continue
+		}
+		name, ok := f.Tag.Lookup("env")
+		if !ok {
+			continue
+		}
+		value, set := os.LookupEnv(name)
+		if !set || value == "" {
+			if value, set = f.Tag.Lookup("default"); !set || strings.HasPrefix(value, "${") {
+				continue
+			}
+		}
+		switch {
+		case f.Type == reflect.TypeFor[time.Duration]():
+			if d, err := time.ParseDuration(value); err == nil {
+				fv.SetInt(int64(d))
+			}
+		case f.Type.Kind() == reflect.String:
+			fv.SetString(value)
+		case f.Type == reflect.TypeFor[[]string]():
+			fv.Set(reflect.ValueOf([]string{value}))
+		}
 	}
-	return runner.Common{Release: os.Getenv("HOOKRUNNER_RELEASE"), Namespace: ns, ResultFile: os.Getenv("HOOKRUNNER_RESULT_FILE")}
 }
 
 // CommonFlags are shared by install and uninstall.
@@ -110,6 +134,7 @@ func (f ClusterFlags) options() kube.Options {
 		AllowExecCredentials: f.AllowExecCredentials,
 		QPS:                  f.QPS,
 		Burst:                f.BurstLimit,
+		MaxInFlight:          f.MaxInFlight,
 		UserAgent:            runner.UserAgent(),
 	}
 }

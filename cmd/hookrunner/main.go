@@ -36,7 +36,8 @@ func main() {
 	if err != nil {
 		// A bad command line is bad input like any other: it gets a result
 		// document and the documented exit code.
-		parser.FatalIfErrorf(runner.ReportBadInput(commandOf(os.Args[1:]), err, commonFromEnv(), callbackFromEnv(), cli.io()))
+		common, cb := fromEnvironment()
+		parser.FatalIfErrorf(runner.ReportBadInput(commandOf(os.Args[1:]), err, common, cb, cli.io()))
 	}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(cli.io())
