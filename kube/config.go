@@ -1,8 +1,19 @@
-// Package kube owns everything about talking to a cluster: the kubeconfig
-// (a file holding YAML or base64 of it, or the in-cluster ServiceAccount), the
-// credential policy, the rest.Config hookrunner uses (QPS, burst, user
-// agent), the RESTClientGetter the Helm SDK needs, and the Lease lock that
-// keeps two runners off one release.
+// Package kube owns everything about talking to a cluster:
+//
+//   - the kubeconfig (a file holding YAML or base64 of it, or the in-cluster
+//     ServiceAccount), its credential policy, and the rest.Config hookrunner
+//     uses (QPS, burst, in-flight bound, user agent);
+//   - the RESTClientGetter the Helm SDK needs, with one shared discovery and
+//     snapshots that answer its one-by-one existence checks (getter.go,
+//     snapshot.go), and the Helm kube client's readiness filter
+//     (helmclient.go);
+//   - the Lease lock that keeps two runners off one release (lock.go);
+//   - wait conditions and the waiter (wait.go), readiness and progress
+//     (progress.go), diagnoses of what is not ready (diagnose.go), and
+//     Events about a run (events.go);
+//   - a chart's CRDs by policy (crds.go) and drift of a release's objects
+//     (drift.go);
+//   - which errors are transient (transient.go).
 package kube
 
 import (
