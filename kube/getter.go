@@ -63,9 +63,9 @@ func (c *Config) ForHelmActions() *Getter {
 }
 
 // UseSnapshots turns serving GETs from snapshots on or off; a no-op on a
-// Getter without them.
+// Getter without them (or a nil one).
 func (g *Getter) UseSnapshots(on bool) {
-	if g.snapshots != nil {
+	if g != nil && g.snapshots != nil {
 		g.snapshots.on.Store(on)
 	}
 }

@@ -126,6 +126,27 @@ func (r *run) progressWhileActing(client kubernetes.Interface, releases func() (
 	}
 }
 
+// dial builds the typed client of kc, starts recording Events with it, and
+// reaches the cluster (retrying an outage): the one connect of every
+// command. It returns the server's version.
+func (r *run) dial(kc *kube.Config) (kubernetes.Interface, string, error) {
+	client, err := kubernetes.NewForConfig(kc.REST())
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: kubeconfig %s: %v", kube.ErrInvalidKubeconfig, kc.Source, err)
+	}
+	r.connected(client, kc)
+	var gitVersion string
+	err = r.retryTransient("connect", func() error {
+		version, err := client.Discovery().ServerVersion()
+		if err != nil {
+			return fmt.Errorf("reach the cluster of %s: %w", kc.Source, err)
+		}
+		gitVersion = version.GitVersion
+		return nil
+	})
+	return client, gitVersion, err
+}
+
 // connected starts recording Events with client once the cluster is reached.
 func (r *run) connected(client kubernetes.Interface, kc *kube.Config) {
 	r.events = kube.NewRecorder(client, r.log)

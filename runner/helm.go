@@ -20,11 +20,15 @@ import (
 // Thin glue between our specs and the Helm SDK: one mapper per action, so
 // every Helm option we set is in one place and unit-tested on its own.
 
+// The Helm SDK's one process-wide setting hookrunner changes: the field
+// manager of everything Helm applies, so that server-side apply, drift and
+// CRD updates all speak as one manager.
+func init() { helmkube.ManagedFieldsManager = kube.FieldManager }
+
 // newHelmConfig returns a Helm action configuration on the release
 // namespace, storing releases in Secrets as the helm CLI does, logging
 // through log, with clients from getter.
 func newHelmConfig(getter *kube.Getter, namespace string, log slog.Handler) (*action.Configuration, error) {
-	helmkube.ManagedFieldsManager = kube.FieldManager
 	cfg := action.NewConfiguration(action.ConfigurationSetLogger(log))
 	if err := cfg.Init(getter, namespace, "secret"); err != nil {
 		return nil, fmt.Errorf("helm configuration: %w", err)

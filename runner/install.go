@@ -292,21 +292,9 @@ func (r *run) reach(namespace string, st *installState) error {
 	if err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(st.kc.REST())
-	if err != nil {
-		return fmt.Errorf("%w: kubeconfig %s: %v", kube.ErrInvalidKubeconfig, st.kc.Source, err)
-	}
+	client, gitVersion, err := r.dial(st.kc)
 	st.cfg, st.client = cfg, client
-	r.connected(client, st.kc)
-	var gitVersion string
-	if err := r.retryTransient("connect", func() error {
-		version, err := client.Discovery().ServerVersion()
-		if err != nil {
-			return fmt.Errorf("reach the cluster of %s: %w", st.kc.Source, err)
-		}
-		gitVersion = version.GitVersion
-		return nil
-	}); err != nil {
+	if err != nil {
 		return err
 	}
 	if c := st.loaded.Chart.Metadata.KubeVersion; c != "" && !chartv2util.IsCompatibleRange(c, gitVersion) {

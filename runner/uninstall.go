@@ -45,17 +45,8 @@ func (r *run) uninstall(spec UninstallSpec) error {
 	}
 	var client kubernetes.Interface
 	if err := r.step("connect", ExitCluster, func() (err error) {
-		if client, err = kubernetes.NewForConfig(kc.REST()); err == nil {
-			r.connected(client, kc)
-		} else {
-			return fmt.Errorf("%w: kubeconfig %s: %v", kube.ErrInvalidKubeconfig, kc.Source, err)
-		}
-		return r.retryTransient("connect", func() error {
-			if _, err := client.Discovery().ServerVersion(); err != nil {
-				return fmt.Errorf("reach the cluster of %s: %w", kc.Source, err)
-			}
-			return nil
-		})
+		client, _, err = r.dial(kc)
+		return err
 	}); err != nil {
 		return err
 	}

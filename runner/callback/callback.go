@@ -244,13 +244,13 @@ type Delivery struct {
 	Status   int // HTTP status of the last response, 0 if none
 }
 
-// Error is a failed delivery; its message holds no URL query or header.
-type Error struct {
+// DeliveryError is a failed delivery; its message holds no URL query or header.
+type DeliveryError struct {
 	Attempts int
 	Reason   string
 }
 
-func (e *Error) Error() string {
+func (e *DeliveryError) Error() string {
 	return fmt.Sprintf("callback not delivered after %d attempt(s): %s", e.Attempts, e.Reason)
 }
 
@@ -272,15 +272,15 @@ func (s *Sender) Send(ctx context.Context, sig Signal) (Delivery, error) {
 			return d, nil
 		}
 		if !retry {
-			return d, &Error{Attempts: d.Attempts, Reason: reason}
+			return d, &DeliveryError{Attempts: d.Attempts, Reason: reason}
 		}
 		wait := s.backoff(d.Attempts)
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return d, &Error{Attempts: d.Attempts, Reason: reason + " (retry budget spent)"}
+			return d, &DeliveryError{Attempts: d.Attempts, Reason: reason + " (retry budget spent)"}
 		}
 		select {
 		case <-ctx.Done():
-			return d, &Error{Attempts: d.Attempts, Reason: reason + " (retry budget spent)"}
+			return d, &DeliveryError{Attempts: d.Attempts, Reason: reason + " (retry budget spent)"}
 		case <-time.After(wait):
 		}
 	}
