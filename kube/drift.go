@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -305,19 +307,9 @@ func diffFields(at string, a, b any, out *[]string) {
 			*out = append(*out, pointerOrRoot(at))
 			return
 		}
-		keys := map[string]bool{}
-		for k := range av {
-			keys[k] = true
-		}
-		for k := range bv {
-			keys[k] = true
-		}
-		sorted := make([]string, 0, len(keys))
-		for k := range keys {
-			sorted = append(sorted, k)
-		}
-		sort.Strings(sorted)
-		for _, k := range sorted {
+		keys := maps.Clone(av)
+		maps.Copy(keys, bv)
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
 			diffFields(at+"/"+strings.NewReplacer("~", "~0", "/", "~1").Replace(k), av[k], bv[k], out)
 		}
 	case []any:

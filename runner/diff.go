@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
@@ -223,20 +224,10 @@ func diffManifests(oldManifest, newManifest, namespace string) ([]ObjectDiff, er
 	if err != nil {
 		return nil, err
 	}
-	ids := map[string]bool{}
-	for id := range before {
-		ids[id] = true
-	}
-	for id := range after {
-		ids[id] = true
-	}
-	sorted := make([]string, 0, len(ids))
-	for id := range ids {
-		sorted = append(sorted, id)
-	}
-	sort.Strings(sorted)
+	ids := maps.Clone(before)
+	maps.Copy(ids, after)
 	out := []ObjectDiff{}
-	for _, id := range sorted {
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		a, hadA := before[id]
 		b, hasB := after[id]
 		if a.kind == "Secret" || b.kind == "Secret" {
