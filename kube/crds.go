@@ -67,9 +67,9 @@ type CRDOptions struct {
 	Compare bool
 	// Force takes fields other managers own (create-replace).
 	Force bool
-	// DryRun reports what would be done and writes nothing; where the
-	// credentials may not even dry-run a patch, it compares the chart's
-	// spec with the live one.
+	// DryRun reports what would be done and writes nothing. (Where the
+	// credentials may not even dry-run a patch, existing CRDs are compared
+	// field by field with the chart's.)
 	DryRun bool
 }
 
@@ -117,7 +117,9 @@ func (c *Config) ApplyCRDs(ctx context.Context, crds []*unstructured.Unstructure
 		// live one: a dry run bumps the generation when the spec changes.
 		changes := func(live *unstructured.Unstructured) (bool, error) {
 			out, err := apply(true, true)
-			if apierrors.IsForbidden(err) && o.DryRun {
+			if apierrors.IsForbidden(err) {
+				// Credentials that may create CRDs but not patch them
+				// cannot even dry-run; compare the chart's fields instead.
 				return !Subset(crd.Object["spec"], live.Object["spec"]), nil
 			}
 			if err != nil {

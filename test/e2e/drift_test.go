@@ -8,11 +8,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hookrunner/hookrunner/kube"
 	"github.com/hookrunner/hookrunner/runner"
+	"github.com/hookrunner/hookrunner/test/cluster"
 )
 
 // A re-run of a release at its config finds what was changed by hand:
@@ -121,4 +123,35 @@ func stepNames(r run) []string {
 		names = append(names, s.Name)
 	}
 	return names
+}
+
+// Drift detection is a courtesy of a run with nothing to do: credentials
+// that may not patch (so not even dry-run one) get a warning, not a
+// failed run.
+func TestDriftWithoutPatchPermission(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ns := createNamespace(t)
+	kc, err := cluster.Get(t).ServiceAccountKubeconfig(ctx, ns, "no-patch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := client(t)
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "no-patch"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"get", "list", "watch", "create", "update", "delete"}}}}
+	if _, err := cs.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "no-patch"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "no-patch"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "no-patch"}}}
+	if _, err := cs.RbacV1().RoleBindings(ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"install", "app", webapp, "-n", ns, "--server-side", "false", "--timeout", "60s", "--wait", "none"}
+	hookrunner(t, []string{"KUBECONFIG=" + kc}, args...).must(t)
+	r := hookrunner(t, []string{"KUBECONFIG=" + kc}, args...).must(t)
+	if r.result.Action != runner.ActionNone || !strings.Contains(r.stderr, "drift not checked") {
+		t.Errorf("re-run without patch permission: action %s\n%s", r.result.Action, r.stderr)
+	}
 }
