@@ -186,6 +186,13 @@ func (c *Config) driftOf(ctx context.Context, dyn dynamic.Interface, mapper meta
 		}
 	}
 	keepIgnored(obj, live, rules)
+	// Every field the release sets already has its value: applying it
+	// would change nothing, so there is no drift and no need to ask the
+	// server. Only a difference (or a value the server writes in another
+	// form, such as a quantity) is confirmed by a dry run.
+	if Subset(obj.Object, live.Object) {
+		return nil, nil
+	}
 	data, err := json.Marshal(obj.Object)
 	if err != nil {
 		return nil, err

@@ -86,3 +86,25 @@ func TestKeepIgnored(t *testing.T) {
 		t.Errorf("replicas = %v (%T), want the live 7", got, got)
 	}
 }
+
+// Subset: every field of the first is in the second with the same value;
+// numbers compare by value whatever their Go type.
+func TestSubset(t *testing.T) {
+	live := map[string]any{"spec": map[string]any{"replicas": int64(2), "ports": []any{map[string]any{"port": int64(80), "protocol": "TCP"}}}, "status": map[string]any{}}
+	cases := map[string]struct {
+		a    any
+		want bool
+	}{
+		"fewer fields":         {map[string]any{"spec": map[string]any{"replicas": float64(2)}}, true},
+		"list items subset":    {map[string]any{"spec": map[string]any{"ports": []any{map[string]any{"port": 80}}}}, true},
+		"other value":          {map[string]any{"spec": map[string]any{"replicas": int64(3)}}, false},
+		"missing field":        {map[string]any{"spec": map[string]any{"paused": true}}, false},
+		"other list length":    {map[string]any{"spec": map[string]any{"ports": []any{}}}, false},
+		"other representation": {map[string]any{"spec": map[string]any{"replicas": "2"}}, false},
+	}
+	for name, tc := range cases {
+		if got := Subset(tc.a, live); got != tc.want {
+			t.Errorf("%s: Subset = %v, want %v", name, got, tc.want)
+		}
+	}
+}
