@@ -234,8 +234,22 @@ func podFindings(ctx context.Context, cs kubernetes.Interface, owner Ref, pod *c
 }
 
 // lastLogLines returns the last lines of a container's log (its previous
-// run when previous), joined with " | ", bounded in lines and bytes.
+// run when previous), joined with " | ", bounded in lines and bytes. A
+// crashing container is restarted at any moment, and the kubelet then
+// answers for the run it no longer has with a line saying so: the other
+// run (the current one, which fails the same way) is asked instead.
 func lastLogLines(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, container string, previous bool) string {
+	lines := logLines(ctx, cs, pod, container, previous)
+	if lines == "" || strings.HasPrefix(lines, "unable to retrieve container logs") {
+		if other := logLines(ctx, cs, pod, container, !previous); other != "" && !strings.HasPrefix(other, "unable to retrieve container logs") {
+			return other
+		}
+		return ""
+	}
+	return lines
+}
+
+func logLines(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, container string, previous bool) string {
 	tail, limit := int64(maxLogLines), int64(maxLogBytes)
 	rc, err := cs.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: container, Previous: previous, TailLines: &tail, LimitBytes: &limit}).Stream(ctx)
 	if err != nil {
