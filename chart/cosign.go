@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/hookrunner/hookrunner/runner/redact"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
@@ -59,7 +60,7 @@ func (s Source) verifyCosign(ref string, rc *registry.Client) (string, error) {
 	}
 	u, err := url.Parse(ref)
 	if err != nil {
-		return "", fmt.Errorf("%w: CHART %s is not a valid OCI reference", ErrInvalidSource, redactURL(ref))
+		return "", fmt.Errorf("%w: CHART %s is not a valid OCI reference", ErrInvalidSource, redact.URL(ref))
 	}
 	_, resolved, err := rc.ValidateReference(ref, s.Version, u)
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 	"sort"
 	"strings"
 
-	"helm.sh/helm/v4/pkg/action"
+	"github.com/hookrunner/hookrunner/runner/redact"
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/cli"
@@ -95,11 +95,11 @@ func (s Source) Validate() error {
 			return err
 		}
 		if strings.Contains(ref, "/") || strings.Contains(ref, ":") {
-			return fmt.Errorf("%w: with --repo, CHART is a chart name, not %q", ErrInvalidSource, redactURL(ref))
+			return fmt.Errorf("%w: with --repo, CHART is a chart name, not %q", ErrInvalidSource, redact.URL(ref))
 		}
 	case registry.IsOCI(ref):
 		if _, err := orasregistry.ParseReference(strings.TrimPrefix(ref, "oci://")); err != nil {
-			return fmt.Errorf("%w: CHART %s is not a valid OCI reference: %v", ErrInvalidSource, redactURL(ref), err)
+			return fmt.Errorf("%w: CHART %s is not a valid OCI reference: %v", ErrInvalidSource, redact.URL(ref), err)
 		}
 	case strings.Contains(ref, "://"):
 		return checkURL("CHART", ref, "http", "https")
@@ -109,7 +109,7 @@ func (s Source) Validate() error {
 		case s.Keyring == "":
 			return fmt.Errorf("%w: --verify needs --keyring, a public keyring file", ErrInvalidSource)
 		case registry.IsOCI(ref):
-			return fmt.Errorf("%w: --verify checks the provenance (.prov) of repository, https and .tgz charts; %s is an OCI chart", ErrInvalidSource, redactURL(ref))
+			return fmt.Errorf("%w: --verify checks the provenance (.prov) of repository, https and .tgz charts; %s is an OCI chart", ErrInvalidSource, redact.URL(ref))
 		}
 		if _, err := os.Stat(s.Keyring); err != nil {
 			return fmt.Errorf("%w: --keyring %s: %v", ErrInvalidSource, s.Keyring, errors.Unwrap(err))
@@ -117,7 +117,7 @@ func (s Source) Validate() error {
 	}
 	if s.CosignKey != "" {
 		if !registry.IsOCI(ref) {
-			return fmt.Errorf("%w: --cosign-key verifies OCI charts (oci://…); %s is not one (for .tgz and repository charts use --verify)", ErrInvalidSource, redactURL(ref))
+			return fmt.Errorf("%w: --cosign-key verifies OCI charts (oci://…); %s is not one (for .tgz and repository charts use --verify)", ErrInvalidSource, redact.URL(ref))
 		}
 		if _, err := os.Stat(s.CosignKey); err != nil {
 			return fmt.Errorf("%w: --cosign-key %s: %v", ErrInvalidSource, s.CosignKey, errors.Unwrap(err))
@@ -146,7 +146,7 @@ func checkURL(name, raw string, schemes ...string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %s %s: want an %s URL", ErrInvalidSource, name, redactURL(raw), strings.Join(schemes, " or "))
+	return fmt.Errorf("%w: %s %s: want an %s URL", ErrInvalidSource, name, redact.URL(raw), strings.Join(schemes, " or "))
 }
 
 // Loaded is a chart ready to install.
@@ -287,46 +287,33 @@ func (s Source) locate() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	opts := action.ChartPathOptions{
-		RepoURL:               s.RepoURL,
-		Version:               s.Version,
-		Username:              s.Username,
-		Password:              s.Password,
-		CaFile:                s.CAFile,
-		InsecureSkipTLSVerify: s.InsecureSkipTLSVerify,
-		PlainHTTP:             s.PlainHTTP,
-	}
-	if s.Verify {
-		return s.fetchVerified(ref, settings, rc)
-	}
 	if s.CosignKey != "" {
 		pinned, err := s.verifyCosign(ref, rc)
 		if err != nil {
 			return "", err
 		}
-		ref, opts.Version = pinned, ""
+		s.Version = "" // the digest pins it
+		ref = pinned
 	}
-	install := action.NewInstall(&action.Configuration{})
-	install.ChartPathOptions = opts
-	install.SetRegistryClient(rc)
-	path, err := install.LocateChart(ref, settings)
-	if err != nil {
-		return "", fmt.Errorf("%w: fetch %s: %v", ErrUnavailable, displayRef(s), err)
-	}
-	return path, nil
+	return s.fetch(ref, settings, rc)
 }
 
-// fetchVerified downloads a repository or https chart and its .prov with
-// Helm's chart downloader, then verifies them with Helm's VerifyChart: a
-// chart that cannot be fetched is unavailable, one that cannot be verified
-// is unverified. (Helm's LocateChart fetches the .prov without the
+// fetch downloads a repository, https or OCI chart with Helm's chart
+// downloader (repository index and version constraints, OCI tags), and
+// with --verify its .prov, which Helm's VerifyChart then checks: a chart
+// that cannot be fetched is unavailable, one that cannot be verified is
+// unverified. (Helm's LocateChart fetches the .prov without the
 // credentials and CA it uses for the chart, so it cannot verify a chart
-// behind either.)
-func (s Source) fetchVerified(ref string, settings *cli.EnvSettings, rc *registry.Client) (string, error) {
+// behind either; it is not used.)
+func (s Source) fetch(ref string, settings *cli.EnvSettings, rc *registry.Client) (string, error) {
 	options := []getter.Option{
 		getter.WithTLSClientConfig("", "", s.CAFile),
 		getter.WithInsecureSkipVerifyTLS(s.InsecureSkipTLSVerify),
-		getter.WithBasicAuth(s.Username, s.Password),
+		getter.WithPlainHTTP(s.PlainHTTP),
+	}
+	user, password := s.Username, s.Password
+	if registry.IsOCI(ref) {
+		options = append(options, getter.WithRegistryClient(rc))
 	}
 	if s.RepoURL != "" {
 		chartURL, err := repo.FindChartInRepoURL(s.RepoURL, ref, getter.All(settings),
@@ -337,17 +324,22 @@ func (s Source) fetchVerified(ref string, settings *cli.EnvSettings, rc *registr
 		}
 		// Credentials go only to the repository's own host, as helm does.
 		if u1, u2 := mustParse(s.RepoURL), mustParse(chartURL); u1 == nil || u2 == nil || u1.Host != u2.Host || u1.Scheme != u2.Scheme {
-			options[2] = getter.WithBasicAuth("", "")
+			user, password = "", ""
 		}
 		ref = chartURL
 	}
-	dest := filepath.Join(s.CacheDir, "verified")
+	options = append(options, getter.WithBasicAuth(user, password))
+	dest := filepath.Join(s.CacheDir, "charts")
 	if err := os.MkdirAll(dest, 0o700); err != nil {
 		return "", err
 	}
+	verify := downloader.VerifyNever
+	if s.Verify {
+		verify = downloader.VerifyLater // fetch the .prov; verify below
+	}
 	dl := downloader.ChartDownloader{
 		Out:              io.Discard,
-		Verify:           downloader.VerifyLater, // fetch the .prov; verify below
+		Verify:           verify,
 		Keyring:          s.Keyring,
 		Getters:          getter.All(settings),
 		Options:          options,
@@ -360,8 +352,10 @@ func (s Source) fetchVerified(ref string, settings *cli.EnvSettings, rc *registr
 	if err != nil {
 		return "", fmt.Errorf("%w: fetch %s: %v", ErrUnavailable, displayRef(s), err)
 	}
-	if _, err := downloader.VerifyChart(path, path+".prov", s.Keyring); err != nil {
-		return "", fmt.Errorf("%w: chart %s: %v", ErrUnverified, displayRef(s), err)
+	if s.Verify {
+		if _, err := downloader.VerifyChart(path, path+".prov", s.Keyring); err != nil {
+			return "", fmt.Errorf("%w: chart %s: %v", ErrUnverified, displayRef(s), err)
+		}
 	}
 	return path, nil
 }
@@ -414,24 +408,9 @@ func (s Source) registryClient(credentialsFile string) (*registry.Client, error)
 // displayRef names the chart for messages, without URL credentials or query.
 func displayRef(s Source) string {
 	if s.RepoURL != "" {
-		return fmt.Sprintf("%s from %s", s.Ref, redactURL(s.RepoURL))
+		return fmt.Sprintf("%s from %s", s.Ref, redact.URL(s.RepoURL))
 	}
-	return redactURL(s.Ref)
-}
-
-// redactURL drops the user info and query of a URL (presigned URLs carry
-// their credentials there); anything that is not a URL is returned as is.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return raw
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	u.Fragment = ""
-	return u.String()
+	return redact.URL(s.Ref)
 }
 
 // decodeBase64Archive decodes base64 (any line wrapping) of a gzip archive.

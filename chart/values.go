@@ -36,10 +36,6 @@ type Values struct {
 // secrets even when not given through --secret-values.
 var sensitiveKey = regexp.MustCompile(`(?i)(password|passwd|secret|token|apikey|api_key|accesskey|access_key|privatekey|private_key|credential)`)
 
-// minSecretLen keeps very short strings ("1", "yes") from being scrubbed
-// out of every log line.
-const minSecretLen = 4
-
 // Merge validates each input on its own, so an error names the input, then
 // layers them. It returns the merged values and the strings in them that
 // are secrets.
@@ -168,9 +164,7 @@ func collectStrings(v any, fn func(key, s string)) {
 				walk(key, e)
 			}
 		case string:
-			if len(t) >= minSecretLen {
-				fn(key, t)
-			}
+			fn(key, t) // the Redactor ignores strings shorter than redact.MinLen
 		}
 	}
 	walk("", v)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/hookrunner/hookrunner/runner/redact"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 )
@@ -28,7 +29,7 @@ type IO struct {
 
 // newLogger returns the run's logger, scrubbed by red, and routes klog and
 // API server warnings into it.
-func newLogger(o IO, red *Redactor) *slog.Logger {
+func newLogger(o IO, red *redact.Redactor) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
 	if o.Debug {
 		opts.Level = slog.LevelDebug

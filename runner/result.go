@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hookrunner/hookrunner/kube"
+	"github.com/hookrunner/hookrunner/runner/redact"
 )
 
 // Status values of a result document.
@@ -132,7 +133,7 @@ func truncate(s string, n int) string {
 // set), to resultFile (indented; written to a temporary file and renamed,
 // so a reader never sees half of it), and to the termination log when one
 // exists.
-func (r Result) write(o IO, red *Redactor, resultFile string, stdout bool) error {
+func (r Result) write(o IO, red *redact.Redactor, resultFile string, stdout bool) error {
 	r = r.scrubbed(red)
 	line, err := json.Marshal(r)
 	if err != nil {
@@ -168,7 +169,7 @@ func (r Result) write(o IO, red *Redactor, resultFile string, stdout bool) error
 // writeOutputs writes r's outputs, scrubbed, as one JSON object to file
 // (nothing when file is empty): the shape an ARM deployment script's
 // $AZ_SCRIPTS_OUTPUT_PATH takes. A failed run writes what it has ({}).
-func (r Result) writeOutputs(red *Redactor, file string) error {
+func (r Result) writeOutputs(red *redact.Redactor, file string) error {
 	if file == "" {
 		return nil
 	}
@@ -187,7 +188,7 @@ func (r Result) writeOutputs(red *Redactor, file string) error {
 }
 
 // scrubbed returns r with secrets replaced in every free-text field.
-func (r Result) scrubbed(red *Redactor) Result {
+func (r Result) scrubbed(red *redact.Redactor) Result {
 	r.Reason = red.String(r.Reason)
 	outputs := make(map[string]string, len(r.Outputs))
 	for k, v := range r.Outputs {

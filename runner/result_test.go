@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hookrunner/hookrunner/runner/redact"
 )
 
 func TestCompactFitsTerminationLog(t *testing.T) {
@@ -53,7 +55,7 @@ func TestWriteResult(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout strings.Builder
-	red := NewRedactor()
+	red := redact.New()
 	red.Add("canary-secret-123")
 	r := Result{Status: StatusFailure, Reason: "act: bad canary-secret-123", Outputs: map[string]string{"pw": "canary-secret-123"}}
 	resultFile := filepath.Join(dir, "result.json")
@@ -87,7 +89,7 @@ func TestWriteResult(t *testing.T) {
 // --outputs-json writes the outputs alone, as one JSON object, scrubbed of
 // secrets; with no outputs (a failure, an uninstall) it writes {}.
 func TestWriteOutputs(t *testing.T) {
-	red := NewRedactor()
+	red := redact.New()
 	red.Add("canary-secret-output")
 	cases := map[string]struct {
 		outputs map[string]string

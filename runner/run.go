@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookrunner/hookrunner/kube"
 	"github.com/hookrunner/hookrunner/runner/callback"
+	"github.com/hookrunner/hookrunner/runner/redact"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -35,7 +36,7 @@ type run struct {
 	io          IO
 	command     string // install or uninstall
 	sender      *callback.Sender
-	red         *Redactor
+	red         *redact.Redactor
 	log         *slog.Logger
 	helm        *helmTail
 	start       time.Time
@@ -53,7 +54,7 @@ type run struct {
 }
 
 func newRun(parent context.Context, command string, c Common, o IO) *run {
-	red := NewRedactor()
+	red := redact.New()
 	log := newLogger(o, red)
 	r := &run{
 		parent:      parent,

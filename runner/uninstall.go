@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	release "helm.sh/helm/v4/pkg/release/v1"
 	"time"
+
+	release "helm.sh/helm/v4/pkg/release/v1"
 
 	"helm.sh/helm/v4/pkg/storage/driver"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"

@@ -23,6 +23,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/hookrunner/hookrunner/runner/redact"
 )
 
 // Formats.
@@ -121,7 +123,7 @@ func New(cfg Config) (*Sender, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: callback URL %s: want an http or https URL", ErrInvalid, Redact(raw))
+		return nil, fmt.Errorf("%w: callback URL %s: want an http or https URL", ErrInvalid, redact.URL(raw))
 	}
 	s.url = u
 	for _, h := range cfg.Headers {
@@ -161,11 +163,8 @@ func New(cfg Config) (*Sender, error) {
 	s.secrets = append(s.secrets, cfg.Secret, u.RawQuery, u.User.String())
 	for _, vals := range u.Query() {
 		for _, v := range vals {
-			// Signatures and tokens are long; short values (a stack name,
-			// an expiry) would scrub ordinary words out of every log line.
-			if len(v) >= 8 {
-				s.secrets = append(s.secrets, v)
-			}
+			// The Redactor ignores values shorter than redact.MinLen.
+			s.secrets = append(s.secrets, v)
 		}
 	}
 	for name, vals := range s.header {
@@ -293,7 +292,7 @@ func (s *Sender) attemptOnce(ctx context.Context, body []byte) (int, bool, strin
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, s.method, s.url.String(), bytes.NewReader(body))
 	if err != nil {
-		return 0, false, "build request: " + Redact(err.Error())
+		return 0, false, "build request: invalid method or URL" // the error would quote the URL
 	}
 	for name, vals := range s.header {
 		req.Header[name] = append([]string(nil), vals...)
@@ -358,17 +357,4 @@ func backoff(n int) time.Duration {
 		ceiling = 8 * time.Second
 	}
 	return time.Duration(rand.Int64N(int64(ceiling)))
-}
-
-// Redact returns raw without its query and user info, for messages.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	return u.String()
 }

@@ -1,20 +1,27 @@
-package runner
+// Package redact is the one home of secret scrubbing: the Redactor every
+// line hookrunner writes passes through, the shortest string that counts
+// as a secret, and the redaction of URLs (user info and query) for
+// messages. It imports nothing of the project, so every package may use it.
+package redact
 
 import (
 	"context"
 	"encoding/base64"
 	"log/slog"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
 )
 
-// redacted replaces a secret wherever hookrunner writes text.
-const redacted = "[REDACTED]"
+// Placeholder replaces a secret wherever hookrunner writes text.
+const Placeholder = "[REDACTED]"
 
-// minSecret is the shortest string treated as a secret: shorter ones would
-// scrub common words out of every line and protect nothing.
-const minSecret = 4
+// MinLen is the shortest string treated as a secret: shorter ones ("1",
+// "yes", "99") would scrub common words out of every line and protect
+// nothing. Packages that collect secrets hand every candidate to a
+// Redactor, which applies this one threshold.
+const MinLen = 4
 
 // Redactor scrubs known secret strings (kubeconfig credentials, registry
 // and repository passwords, secret values, callback URL queries and
@@ -27,8 +34,8 @@ type Redactor struct {
 	replacer *strings.Replacer
 }
 
-// NewRedactor returns a Redactor that knows no secrets yet.
-func NewRedactor() *Redactor { return &Redactor{secrets: map[string]struct{}{}} }
+// New returns a Redactor that knows no secrets yet.
+func New() *Redactor { return &Redactor{secrets: map[string]struct{}{}} }
 
 // Add registers secrets; empty and very short strings are ignored.
 func (r *Redactor) Add(secrets ...string) {
@@ -37,7 +44,7 @@ func (r *Redactor) Add(secrets ...string) {
 	changed := false
 	for _, s := range secrets {
 		s = strings.TrimSpace(s)
-		if len(s) < minSecret {
+		if len(s) < MinLen {
 			continue
 		}
 		for _, form := range []string{s, base64.StdEncoding.EncodeToString([]byte(s)), base64.RawStdEncoding.EncodeToString([]byte(s))} {
@@ -58,7 +65,7 @@ func (r *Redactor) Add(secrets ...string) {
 	sort.Slice(all, func(i, j int) bool { return len(all[i]) > len(all[j]) || len(all[i]) == len(all[j]) && all[i] < all[j] })
 	pairs := make([]string, 0, 2*len(all))
 	for _, s := range all {
-		pairs = append(pairs, s, redacted)
+		pairs = append(pairs, s, Placeholder)
 	}
 	r.replacer = strings.NewReplacer(pairs...)
 }
@@ -124,4 +131,26 @@ func (h *redactingHandler) attr(a slog.Attr) slog.Attr {
 	default:
 		return slog.String(a.Key, h.r.String(v.String()))
 	}
+}
+
+// URL returns raw without its user info, query and fragment, for messages
+// (presigned URLs carry their credentials in the query). Anything that is
+// not an absolute URL (a local path, a chart name) is returned as is.
+func URL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if strings.Contains(raw, "://") {
+			return "(unparsable URL)"
+		}
+		return raw
+	}
+	if u.Host == "" && u.Scheme == "" {
+		return raw
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "REDACTED"
+	}
+	u.Fragment = ""
+	return u.String()
 }
