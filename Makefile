@@ -52,7 +52,7 @@ tools:
 
 ## test: everything; the cluster tests need the tools. The packages that run goroutines
 ## of their own (lock renewal, in-flight limits, waits, callbacks, progress) run under -race.
-RACE_PKGS := $(PKG)/kube $(PKG)/runner $(PKG)/runner/callback
+RACE_PKGS := $(PKG)/kube $(PKG)/runner $(PKG)/runner/callback $(PKG)/runner/retry
 test: tools vet
 	$(GO) test -count=1 -timeout 40m $$($(GO) list ./... | grep -v -x $(foreach p,$(RACE_PKGS),-e $(p)))
 	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hookrunner/hookrunner/runner/retry"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -113,28 +114,32 @@ func AcquireLock(ctx context.Context, cs kubernetes.Interface, namespace, releas
 		seenAt      time.Time
 		logged      string
 	)
-	for {
+	err := retry.Do(ctx, retry.Poll, func(int) (bool, error) {
 		lease, err := l.tryAcquire(ctx, &seenVersion, &seenAt)
 		if err != nil && IsTransient(err) {
 			log.Warn("transient cluster error while taking the lock; retrying", "lease", l.name, "error", err.Error())
+			return true, nil
 		} else if err != nil {
-			return nil, fmt.Errorf("lock release %s/%s with lease %s: %w", namespace, release, l.name, err)
+			return false, fmt.Errorf("lock release %s/%s with lease %s: %w", namespace, release, l.name, err)
 		}
 		if lease != nil {
 			l.last = lease
-			go l.renew()
-			return l, nil
+			return false, nil
 		}
 		if other := seenHolder(l); other != logged {
 			log.Info("waiting for another runner to finish with this release", "lease", l.name, "holder", other)
 			logged = other
 		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("lock release %s/%s: waiting for lease %s held by %s: %w", namespace, release, l.name, logged, ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
+		return true, nil
+	})
+	if stopped, ok := retry.IsStopped(err); ok {
+		return nil, fmt.Errorf("lock release %s/%s: waiting for lease %s held by %s: %w", namespace, release, l.name, logged, stopped.Cause)
 	}
+	if err != nil {
+		return nil, err
+	}
+	go l.renew()
+	return l, nil
 }
 
 // seenHolder is the holder of the lease this process last saw.

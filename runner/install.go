@@ -22,6 +22,7 @@ import (
 	"github.com/hookrunner/hookrunner/chart"
 	"github.com/hookrunner/hookrunner/kube"
 	"github.com/hookrunner/hookrunner/runner/postrender"
+	"github.com/hookrunner/hookrunner/runner/retry"
 )
 
 // Install brings the release to the asked state: installed, upgraded, or
@@ -484,20 +485,20 @@ func (r *run) diagnoseFailure(err error, client kubernetes.Interface, rel *relea
 func (r *run) settleInterrupted(name string, cfg *action.Configuration) {
 	ctx, cancel := r.cleanupContext()
 	defer cancel()
-	for ctx.Err() == nil {
+	_ = retry.Do(ctx, retry.Settle, func(int) (bool, error) {
 		last, err := cfg.Releases.Last(name)
 		if err != nil {
-			return // nothing recorded: nothing pending
+			return false, nil // nothing recorded: nothing pending
 		}
 		rel, err := asRelease(last)
 		if err != nil || rel == nil || !rel.Info.Status.IsPending() {
-			return
+			return false, nil
 		}
 		rel.SetStatus(rcommon.StatusFailed, "hookrunner: marked failed: the run was interrupted")
-		if err := cfg.Releases.Update(rel); err == nil {
-			r.log.Warn("marked the interrupted revision failed", "revision", rel.Version)
-			return
+		if err := cfg.Releases.Update(rel); err != nil {
+			return true, err
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		r.log.Warn("marked the interrupted revision failed", "revision", rel.Version)
+		return false, nil
+	})
 }

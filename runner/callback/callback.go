@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/hookrunner/hookrunner/runner/redact"
+	"github.com/hookrunner/hookrunner/runner/retry"
 )
 
 // Formats.
@@ -72,7 +72,7 @@ type Sender struct {
 	attempt time.Duration
 	budget  time.Duration
 	secrets []string
-	backoff func(n int) time.Duration
+	retry   retry.Policy
 }
 
 // New validates cfg and returns its Sender; a nil Sender (and no error)
@@ -91,7 +91,7 @@ func New(cfg Config) (*Sender, error) {
 		secret:  cfg.Secret,
 		attempt: cfg.AttemptTimeout,
 		budget:  cfg.Budget,
-		backoff: backoff,
+		retry:   retry.Delivery,
 	}
 	if s.format == "" {
 		s.format = FormatROS
@@ -262,27 +262,23 @@ func (s *Sender) Send(ctx context.Context, sig Signal) (Delivery, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.budget)
 	defer cancel()
-	var d Delivery
-	for {
-		d.Attempts++
-		status, retry, reason := s.attemptOnce(ctx, body)
-		d.Status = status
+	var (
+		d      Delivery
+		reason string
+	)
+	err = retry.Do(ctx, s.retry, func(attempt int) (bool, error) {
+		var again bool
+		d.Attempts = attempt
+		d.Status, again, reason = s.attemptOnce(ctx, body)
 		if reason == "" {
-			return d, nil
+			return false, nil
 		}
-		if !retry {
-			return d, &DeliveryError{Attempts: d.Attempts, Reason: reason}
-		}
-		wait := s.backoff(d.Attempts)
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return d, &DeliveryError{Attempts: d.Attempts, Reason: reason + " (retry budget spent)"}
-		}
-		select {
-		case <-ctx.Done():
-			return d, &DeliveryError{Attempts: d.Attempts, Reason: reason + " (retry budget spent)"}
-		case <-time.After(wait):
-		}
+		return again, &DeliveryError{Attempts: attempt, Reason: reason}
+	})
+	if _, stopped := retry.IsStopped(err); stopped {
+		return d, &DeliveryError{Attempts: d.Attempts, Reason: reason + " (retry budget spent)"}
 	}
+	return d, err
 }
 
 // attemptOnce sends one request. It returns the HTTP status, whether a
@@ -347,14 +343,4 @@ func isTLSError(err error) bool {
 		verify   *tls.CertificateVerificationError
 	)
 	return errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify)
-}
-
-// backoff is capped exponential backoff with full jitter: attempt n waits a
-// random duration up to min(8 s, 250 ms·2ⁿ).
-func backoff(n int) time.Duration {
-	ceiling := 250 * time.Millisecond << min(n, 5)
-	if ceiling > 8*time.Second {
-		ceiling = 8 * time.Second
-	}
-	return time.Duration(rand.Int64N(int64(ceiling)))
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hookrunner/hookrunner/runner/redact"
+	"github.com/hookrunner/hookrunner/runner/retry"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -102,7 +103,7 @@ func golden(t *testing.T, name string, req request) {
 	}
 }
 
-func noWait(int) time.Duration { return time.Millisecond }
+var noWait = retry.Policy{First: time.Millisecond, Max: time.Millisecond}
 
 func TestFormats(t *testing.T) {
 	sig := Signal{
@@ -239,7 +240,7 @@ func TestRetriesTransientFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.backoff = noWait
+	s.retry = noWait
 	d, err := s.Send(context.Background(), Signal{Success: true})
 	if err != nil || d.Attempts != 3 {
 		t.Fatalf("attempts %d, err %v", d.Attempts, err)
@@ -271,7 +272,7 @@ func TestDeliveryFailures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.backoff = noWait
+			s.retry = noWait
 			d, err := s.Send(context.Background(), Signal{})
 			if d.Attempts != tc.attempts || len(rcv.requests()) != tc.attempts {
 				t.Errorf("attempts %d (server saw %d), want %d", d.Attempts, len(rcv.requests()), tc.attempts)
@@ -313,7 +314,7 @@ func TestSilentReceiverExhaustsBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.backoff = noWait
+	s.retry = noWait
 	d, err := s.Send(context.Background(), Signal{})
 	if err == nil || d.Attempts < 2 || !strings.Contains(err.Error(), "no answer") {
 		t.Fatalf("attempts %d, err %v", d.Attempts, err)
@@ -407,7 +408,7 @@ func TestConnectionResetIsRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.backoff = noWait
+	s.retry = noWait
 	d, err := s.Send(context.Background(), Signal{Success: true})
 	if err != nil || d.Attempts != 3 {
 		t.Errorf("attempts %d, err %v; want success on the third", d.Attempts, err)
