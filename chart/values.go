@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 
+	"gopkg.in/yaml.v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/cli/values"
 	"helm.sh/helm/v4/pkg/getter"
@@ -24,7 +25,10 @@ var ErrInvalidValues = errors.New("invalid values")
 // then --secret-values files, then --set-json, --set, --set-string and
 // --set-file, later layers winning. Helm's own parsers do the work.
 type Values struct {
-	Files       []string // -f/--values: YAML files
+	Files []string // -f/--values: YAML files
+	// Inline values (a plan's values:), layered after Files and before
+	// SecretFiles.
+	Inline      map[string]any
 	SecretFiles []string // --secret-values: YAML files whose every string is a secret
 	Set         []string // --set a.b=c
 	SetString   []string // --set-string
@@ -43,8 +47,19 @@ func (v Values) Merge() (map[string]any, []string, error) {
 	if err := v.check(); err != nil {
 		return nil, nil, err
 	}
+	files := append([]string{}, v.Files...)
+	if v.Inline != nil {
+		// Helm's merge reads files: the inline layer becomes one, private
+		// to this process and removed at once.
+		path, err := writeInline(v.Inline)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer os.Remove(path)
+		files = append(files, path)
+	}
 	opts := values.Options{
-		ValueFiles:   append(append([]string{}, v.Files...), v.SecretFiles...),
+		ValueFiles:   append(files, v.SecretFiles...),
 		Values:       v.Set,
 		StringValues: v.SetString,
 		FileValues:   v.SetFile,
@@ -67,6 +82,24 @@ func (v Values) Merge() (map[string]any, []string, error) {
 		}
 	})
 	return merged, secrets, nil
+}
+
+// writeInline writes inline values to a new private temporary file.
+func writeInline(inline map[string]any) (string, error) {
+	data, err := yaml.Marshal(inline)
+	if err != nil {
+		return "", fmt.Errorf("%w: values: %v", ErrInvalidValues, err)
+	}
+	f, err := os.CreateTemp("", "hookrunner-values-*.yaml")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 // check parses every input alone to name the one that is wrong. Messages

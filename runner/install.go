@@ -61,10 +61,16 @@ func (r *run) install(spec InstallSpec) (err error) {
 	if err := r.step("validate", ExitBadInput, func() error { return r.validateInstall(spec, &st) }); err != nil {
 		return err
 	}
-	if err := r.step("resolve-chart", ExitChart, func() error { return r.resolveChart(spec, &st) }); err != nil {
+	return r.installValidated(spec, &st)
+}
+
+// installValidated runs the install steps after validate, with what
+// validate put in st.
+func (r *run) installValidated(spec InstallSpec, st *installState) (err error) {
+	if err := r.step("resolve-chart", ExitChart, func() error { return r.resolveChart(spec, st) }); err != nil {
 		return err
 	}
-	if err := r.step("connect", ExitCluster, func() error { return r.connect(spec, &st) }); err != nil {
+	if err := r.step("connect", ExitCluster, func() error { return r.connect(spec, st) }); err != nil {
 		return err
 	}
 	defer func() {
@@ -78,13 +84,13 @@ func (r *run) install(spec InstallSpec) (err error) {
 	}
 	defer unlock()
 	if err := r.step("inspect", ExitAction, func() error {
-		return r.retryTransient("inspect", func() error { return r.inspect(spec, &st) })
+		return r.retryTransient("inspect", func() error { return r.inspect(spec, st) })
 	}); err != nil {
 		return err
 	}
 	if policy := spec.crdPolicy(); policy != kube.CRDSkip {
 		if err := r.step("crds", ExitAction, func() error {
-			return r.retryTransient("crds", func() error { return r.applyCRDs(spec, policy, &st) })
+			return r.retryTransient("crds", func() error { return r.applyCRDs(spec, policy, st) })
 		}); err != nil {
 			return err
 		}
@@ -104,27 +110,27 @@ func (r *run) install(spec InstallSpec) (err error) {
 		first := true
 		return r.retryTransient("act", func() error {
 			if !first {
-				if err := r.inspect(spec, &st); err != nil {
+				if err := r.inspect(spec, st); err != nil {
 					return err
 				}
 			}
 			first = false
-			return r.act(spec, &st)
+			return r.act(spec, st)
 		})
 	}); err != nil {
-		r.diagnoseFailure(err, st.client, r.releaseAfter(spec.Release, &st), spec.Namespace)
+		r.diagnoseFailure(err, st.client, r.releaseAfter(spec.Release, st), spec.Namespace)
 		return err
 	}
 	if st.plan.kind == planNone && spec.Drift != kube.DriftOff && spec.Drift != "" {
 		if err := r.step("drift", ExitAction, func() error {
-			return r.retryTransient("drift", func() error { return r.drift(spec, &st) })
+			return r.retryTransient("drift", func() error { return r.drift(spec, st) })
 		}); err != nil {
 			return err
 		}
 	}
 	if len(st.conds) > 0 {
 		if err := r.step("wait", ExitTimeout, func() error {
-			return r.retryTransient("wait", func() error { return r.waitFor(spec, &st) })
+			return r.retryTransient("wait", func() error { return r.waitFor(spec, st) })
 		}); err != nil {
 			r.diagnoseFailure(err, st.client, st.rel, spec.Namespace)
 			return err
@@ -132,7 +138,7 @@ func (r *run) install(spec InstallSpec) (err error) {
 	}
 	if len(st.outputs) > 0 {
 		return r.step("outputs", ExitAction, func() error {
-			return r.retryTransient("outputs", func() error { return r.renderOutputs(&st) })
+			return r.retryTransient("outputs", func() error { return r.renderOutputs(st) })
 		})
 	}
 	return nil

@@ -52,6 +52,11 @@ func parseOutputs(flags []string, file string) ([]outputTemplate, error) {
 		}
 		sources[strings.TrimSpace(name)] = text
 	}
+	return parseOutputSources(sources)
+}
+
+// parseOutputSources parses a map of output name to template.
+func parseOutputSources(sources map[string]string) ([]outputTemplate, error) {
 	names := make([]string, 0, len(sources))
 	for name := range sources {
 		names = append(names, name)
@@ -103,7 +108,7 @@ func newOutputData(rel ReleaseInfo, values map[string]any, observed []kube.Obser
 }
 
 // renderOutputs renders every output against the cluster of config.
-func renderOutputs(outputs []outputTemplate, data outputData, config *rest.Config) (map[string]string, error) {
+func renderOutputs(outputs []outputTemplate, data any, config *rest.Config) (map[string]string, error) {
 	funcs := outputFuncs(config)
 	result := make(map[string]string, len(outputs))
 	for _, o := range outputs {

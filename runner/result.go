@@ -48,10 +48,13 @@ type Result struct {
 	CRDs *kube.CRDReport `json:"crds,omitempty"`
 	// Drift lists the release's objects whose live state differed from
 	// it when the release was at its config (--drift detect or correct).
-	Drift           []kube.Drift `json:"drift,omitempty"`
-	ExitCode        int          `json:"exitCode"`
-	DurationSeconds float64      `json:"durationSeconds"`
-	Steps           []StepTiming `json:"steps"`
+	Drift []kube.Drift `json:"drift,omitempty"`
+	// Releases are the releases of a plan (install or uninstall --plan),
+	// in the order they ran.
+	Releases        []PlanRelease `json:"releases,omitempty"`
+	ExitCode        int           `json:"exitCode"`
+	DurationSeconds float64       `json:"durationSeconds"`
+	Steps           []StepTiming  `json:"steps"`
 	// Callback says how reporting to the callback went, when one is set.
 	Callback *CallbackInfo `json:"callback,omitempty"`
 }
@@ -101,6 +104,27 @@ func (r Result) compact(limit int) []byte {
 		return data
 	}
 	r.Steps, r.CRDs, r.Drift = nil, nil, nil
+	if data = enc(r); len(data) <= limit {
+		return data
+	}
+	// A plan's releases: first their details, then all but the failed.
+	releases := make([]PlanRelease, 0, len(r.Releases))
+	for _, rel := range r.Releases {
+		rel.Steps, rel.Diagnosis, rel.CRDs, rel.Drift, rel.Reason = nil, nil, nil, nil, truncate(rel.Reason, 200)
+		releases = append(releases, rel)
+	}
+	if r.Releases = releases; len(releases) > 0 {
+		if data = enc(r); len(data) <= limit {
+			return data
+		}
+		failed := releases[:0:0]
+		for _, rel := range releases {
+			if rel.Result == StatusFailure {
+				failed = append(failed, rel)
+			}
+		}
+		r.Releases = failed
+	}
 	if data = enc(r); len(data) <= limit {
 		return data
 	}

@@ -154,29 +154,10 @@ func (r *run) oneLine(err error) string {
 // the process exits with.
 func (r *run) finish(err error) error {
 	defer r.cancel()
-	r.result.DurationSeconds = seconds(time.Since(r.start))
-	var e *Error
-	switch {
-	case err == nil:
-		r.result.Status = StatusSuccess
-	case errors.As(err, &e):
-	default:
-		e = &Error{Step: "run", Code: ExitInternal, Err: err, msg: r.oneLine(err)}
-	}
+	e := r.conclude(err)
 	if e != nil {
-		r.result.Status = StatusFailure
-		r.result.ExitCode = e.Code
-		if len(r.result.Diagnosis) > 0 && (e.Code == ExitAction || e.Code == ExitTimeout) {
-			// The likeliest cause first, then what Helm said.
-			e.msg = r.red.String(r.result.Diagnosis[0].String()) + "; " + e.Error()[len(e.Step)+2:]
-		}
-		r.result.Reason = clipReason(e.Error())
-		if lines := r.helm.Lines(); len(lines) > 0 && e.Code == ExitAction {
-			r.log.Error("last Helm log lines before the failure", "lines", strings.Join(lines, "\n"))
-		}
 		err = e
 	}
-	r.result.ReasonCode = reasonCode(r.result.Action, e, r.hookFailed, len(r.result.Drift) > 0)
 	r.recordOutcome()
 	// The files first: if the pod dies while the callback retries, the
 	// termination log and result file still tell what happened.
@@ -200,6 +181,35 @@ func (r *run) finish(err error) error {
 	}
 	r.log.Info("run finished", "status", r.result.Status, "action", r.result.Action, "exitCode", r.result.ExitCode, "seconds", r.result.DurationSeconds)
 	return err
+}
+
+// conclude completes the result's status, exit code, reason and reason
+// code from the run's error, and returns that error as an *Error (nil on
+// success).
+func (r *run) conclude(err error) *Error {
+	r.result.DurationSeconds = seconds(time.Since(r.start))
+	var e *Error
+	switch {
+	case err == nil:
+		r.result.Status = StatusSuccess
+	case errors.As(err, &e):
+	default:
+		e = &Error{Step: "run", Code: ExitInternal, Err: err, msg: r.oneLine(err)}
+	}
+	if e != nil {
+		r.result.Status = StatusFailure
+		r.result.ExitCode = e.Code
+		if len(r.result.Diagnosis) > 0 && (e.Code == ExitAction || e.Code == ExitTimeout) {
+			// The likeliest cause first, then what Helm said.
+			e.msg = r.red.String(r.result.Diagnosis[0].String()) + "; " + e.Error()[len(e.Step)+2:]
+		}
+		r.result.Reason = clipReason(e.Error())
+		if lines := r.helm.Lines(); len(lines) > 0 && e.Code == ExitAction {
+			r.log.Error("last Helm log lines before the failure", "lines", strings.Join(lines, "\n"))
+		}
+	}
+	r.result.ReasonCode = reasonCode(r.result.Action, e, r.hookFailed, len(r.result.Drift) > 0)
+	return e
 }
 
 // setupCallback validates the callback settings first of all, so that every

@@ -73,6 +73,8 @@ type InstallSpec struct {
 	// WaitFor are compact wait conditions; WaitForFile a YAML list of them.
 	WaitFor     []string
 	WaitForFile string
+	// Conditions are wait conditions parsed already (a plan's waitFor).
+	Conditions []kube.Condition
 	// Progress is the interval of the waiting progress line.
 	Progress time.Duration
 	// Outputs are NAME=TEMPLATE entries; OutputsFile a YAML map of them.
@@ -176,15 +178,17 @@ func (s InstallSpec) validate() error {
 
 // conditions parses the wait conditions of the spec.
 func (s InstallSpec) conditions() ([]kube.Condition, error) {
-	var conds []kube.Condition
+	conds := append([]kube.Condition(nil), s.Conditions...)
 	if s.WaitForFile != "" {
 		data, err := os.ReadFile(s.WaitForFile)
 		if err != nil {
 			return nil, fmt.Errorf("%w: --wait-for-file %s: %v", errInvalidSpec, s.WaitForFile, errors.Unwrap(err))
 		}
-		if conds, err = kube.ParseConditions(data, "--wait-for-file "+s.WaitForFile); err != nil {
+		fromFile, err := kube.ParseConditions(data, "--wait-for-file "+s.WaitForFile)
+		if err != nil {
 			return nil, err
 		}
+		conds = append(conds, fromFile...)
 	}
 	for _, w := range s.WaitFor {
 		c, err := kube.ParseCondition(w)

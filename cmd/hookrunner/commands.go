@@ -255,11 +255,26 @@ type InstallCmd struct {
 	ProgressInterval time.Duration `help:"Interval of the progress line while waiting." default:"10s" env:"HOOKRUNNER_PROGRESS_INTERVAL"`
 	Output           []string      `help:"Output NAME=TEMPLATE, a Go template with sprig, lookup and jsonpath (repeatable)." sep:"none" env:"HOOKRUNNER_OUTPUT"`
 	OutputsFile      string        `help:"YAML map of output name to template." env:"HOOKRUNNER_OUTPUTS_FILE"`
+	PlanFlags
+}
+
+// PlanFlags run a release plan instead of one release.
+type PlanFlags struct {
+	Plan         string `help:"Release plan (YAML): several releases ordered by their needs, one result and one callback; RELEASE then names the plan, CHART comes from each release, and these flags are every release's defaults." env:"HOOKRUNNER_PLAN"`
+	PlanParallel int    `help:"Releases of a plan run at once, at most." default:"4" env:"HOOKRUNNER_PLAN_PARALLEL"`
 }
 
 // Run hands the typed spec to the runner.
 func (c *InstallCmd) Run(ctx context.Context, o runner.IO) error {
-	spec := runner.InstallSpec{
+	spec := c.spec()
+	if c.Plan != "" {
+		return runner.InstallPlan(ctx, runner.PlanSpec{File: c.Plan, Install: spec, Parallel: c.PlanParallel}, o)
+	}
+	return runner.Install(ctx, spec, o)
+}
+
+func (c *InstallCmd) spec() runner.InstallSpec {
+	return runner.InstallSpec{
 		Common:            c.common(c.Release),
 		Chart:             c.source(c.CacheDir),
 		Values:            c.values(),
@@ -282,7 +297,6 @@ func (c *InstallCmd) Run(ctx context.Context, o runner.IO) error {
 		Outputs:           nonEmpty(c.Output),
 		OutputsFile:       c.OutputsFile,
 	}
-	return runner.Install(ctx, spec, o)
 }
 
 // RenderFlags are shared by render and images.
@@ -371,11 +385,16 @@ type UninstallCmd struct {
 	CommonFlags
 	KeepHistory bool   `help:"Keep the release history (status uninstalled)." env:"HOOKRUNNER_KEEP_HISTORY"`
 	OnError     string `help:"On failure: fail (exit with the failure's code) or ignore (report it, log a warning, exit 0, so a pre-delete hook never blocks deleting its wrapper)." default:"fail" enum:"fail,ignore" env:"HOOKRUNNER_ON_ERROR"`
+	PlanFlags
 }
 
 // Run hands the typed spec to the runner.
 func (c *UninstallCmd) Run(ctx context.Context, o runner.IO) error {
-	return runner.Uninstall(ctx, runner.UninstallSpec{Common: c.common(c.Release), KeepHistory: c.KeepHistory, IgnoreErrors: c.OnError == "ignore"}, o)
+	spec := runner.UninstallSpec{Common: c.common(c.Release), KeepHistory: c.KeepHistory, IgnoreErrors: c.OnError == "ignore"}
+	if c.Plan != "" {
+		return runner.UninstallPlan(ctx, runner.PlanSpec{File: c.Plan, Uninstall: spec, Parallel: c.PlanParallel}, o)
+	}
+	return runner.Uninstall(ctx, spec, o)
 }
 
 // VersionCmd is `hookrunner version`.
