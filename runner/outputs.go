@@ -35,6 +35,16 @@ type outputTemplate struct {
 // every template, so a syntax error is bad input found before the cluster
 // is touched.
 func parseOutputs(flags []string, file string) ([]outputTemplate, error) {
+	sources, err := outputSources(flags, file)
+	if err != nil {
+		return nil, err
+	}
+	return parseOutputSources(sources)
+}
+
+// outputSources reads the output flags and file into a map of name to
+// template, flags winning.
+func outputSources(flags []string, file string) (map[string]string, error) {
 	sources := map[string]string{}
 	if file != "" {
 		data, err := os.ReadFile(file)
@@ -52,7 +62,7 @@ func parseOutputs(flags []string, file string) ([]outputTemplate, error) {
 		}
 		sources[strings.TrimSpace(name)] = text
 	}
-	return parseOutputSources(sources)
+	return sources, nil
 }
 
 // parseOutputSources parses a map of output name to template.

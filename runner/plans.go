@@ -172,7 +172,16 @@ func (r *run) installPlan(spec PlanSpec) error {
 		if spec.Install.Chart.Ref != "" {
 			return fmt.Errorf("%w: CHART %s given with --plan: each release of the plan names its chart", errInvalidSpec, redact.URL(spec.Install.Chart.Ref))
 		}
-		if outputs, err = parseOutputSources(p.Outputs); err != nil {
+		// Outputs of the command line and of the plan (which win) see
+		// all the releases.
+		sources, err := outputSources(spec.Install.Outputs, spec.Install.OutputsFile)
+		if err != nil {
+			return err
+		}
+		for name, text := range p.Outputs {
+			sources[name] = text
+		}
+		if outputs, err = parseOutputSources(sources); err != nil {
 			return err
 		}
 		for i, rel := range p.Releases {
@@ -432,17 +441,8 @@ func releaseCommon(c Common, rel releaseplan.Release) Common {
 func releaseSpec(base InstallSpec, rel releaseplan.Release, i int) (InstallSpec, error) {
 	s := base
 	s.Common = releaseCommon(base.Common, rel)
-	s.Chart = base.Chart
-	s.Chart.Ref, s.Chart.RepoURL, s.Chart.Version, s.Chart.Digest = rel.Chart, rel.Repo, rel.Version, rel.ChartDigest
-	s.Values = chart.Values{
-		Files:       pick(rel.ValuesFiles, base.Values.Files),
-		Inline:      rel.Values,
-		SecretFiles: pick(rel.SecretValuesFiles, base.Values.SecretFiles),
-		Set:         pick(rel.Set, base.Values.Set),
-		SetString:   pick(rel.SetString, base.Values.SetString),
-		SetFile:     pick(rel.SetFile, base.Values.SetFile),
-		SetJSON:     pick(rel.SetJSON, base.Values.SetJSON),
-	}
+	s.Chart = releaseSource(base.Chart, rel)
+	s.Values = releaseValues(base.Values, rel)
 	setBool(&s.CreateNamespace, rel.CreateNamespace)
 	setBool(&s.WaitForJobs, rel.WaitForJobs)
 	setBool(&s.ForceConflicts, rel.ForceConflicts)
@@ -477,6 +477,27 @@ func releaseSpec(base InstallSpec, rel releaseplan.Release, i int) (InstallSpec,
 		s.WaitFor, s.WaitForFile, s.Conditions = nil, "", conds
 	}
 	return s, nil
+}
+
+// releaseSource is the chart of a release: the command line's source
+// settings (credentials, verification) with the release's chart.
+func releaseSource(base chart.Source, rel releaseplan.Release) chart.Source {
+	base.Ref, base.RepoURL, base.Version, base.Digest = rel.Chart, rel.Repo, rel.Version, rel.ChartDigest
+	return base
+}
+
+// releaseValues are the values of a release: its own inputs, each
+// replacing the command line's.
+func releaseValues(base chart.Values, rel releaseplan.Release) chart.Values {
+	return chart.Values{
+		Files:       pick(rel.ValuesFiles, base.Files),
+		Inline:      rel.Values,
+		SecretFiles: pick(rel.SecretValuesFiles, base.SecretFiles),
+		Set:         pick(rel.Set, base.Set),
+		SetString:   pick(rel.SetString, base.SetString),
+		SetFile:     pick(rel.SetFile, base.SetFile),
+		SetJSON:     pick(rel.SetJSON, base.SetJSON),
+	}
 }
 
 // pick is the release's list when it gave one, else the command line's.

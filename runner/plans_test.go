@@ -1,13 +1,19 @@
 package runner
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hookrunner/hookrunner/chart"
 	releaseplan "github.com/hookrunner/hookrunner/runner/plan"
 )
 
@@ -242,5 +248,61 @@ func TestReleaseSpec(t *testing.T) {
 		if !ok {
 			t.Errorf("%s: %+v", what, s)
 		}
+	}
+}
+
+// render --plan prints every release in the order of needs, each with its
+// own values; images --plan lists the union of their images.
+func TestRenderPlan(t *testing.T) {
+	dir := t.TempDir()
+	plan := filepath.Join(dir, "plan.yaml")
+	webapp := filepath.Join(dir, "web")
+	for name, text := range map[string]string{
+		"Chart.yaml":  "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+		"values.yaml": "image: {repository: registry.example.com/webapp, tag: \"1.0\"}\n",
+		"templates/pod.yaml": `apiVersion: v1
+kind: Pod
+metadata: {name: {{ .Release.Name }}}
+spec:
+  containers: [{name: web, image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"}]
+`,
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(webapp, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(webapp, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(plan, []byte(`releases:
+- {name: app, chart: `+webapp+`, needs: [db], set: ["image.tag=2.0"]}
+- {name: db, namespace: data, chart: `+webapp+`, values: {image: {repository: docker.io/library/postgres}}}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	o := IO{Stdout: &out, Stderr: io.Discard}
+	spec := RenderSpec{Namespace: "default", Plan: plan, Chart: chart.Source{CacheDir: dir}}
+	if err := Render(context.Background(), spec, o); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	db, app := strings.Index(text, "# Release: data/db\n"), strings.Index(text, "# Release: default/app\n")
+	if db < 0 || app < db {
+		t.Fatalf("want data/db, then default/app:\n%s", text)
+	}
+	if !strings.Contains(text[db:app], "postgres:1.0") || !strings.Contains(text[app:], "webapp:2.0") {
+		t.Errorf("releases rendered without their own values:\n%s", text)
+	}
+	out.Reset()
+	if err := Images(context.Background(), spec, ImagesText, o); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "docker.io/library/postgres:1.0\nregistry.example.com/webapp:2.0\n" {
+		t.Errorf("images --plan:\n%s", got)
+	}
+	spec.Chart.Ref = webapp
+	if err := Render(context.Background(), spec, o); err == nil || !strings.Contains(err.Error(), "given with --plan") {
+		t.Errorf("CHART with --plan: %v", err)
 	}
 }

@@ -15,7 +15,9 @@ import (
 	"github.com/hookrunner/hookrunner/chart"
 	"github.com/hookrunner/hookrunner/images"
 	"github.com/hookrunner/hookrunner/kube"
+	releaseplan "github.com/hookrunner/hookrunner/runner/plan"
 	"github.com/hookrunner/hookrunner/runner/postrender"
+	"github.com/hookrunner/hookrunner/runner/redact"
 )
 
 // RenderSpec is everything `hookrunner render` and `hookrunner images` need.
@@ -29,6 +31,9 @@ type RenderSpec struct {
 	// otherwise rendering is client-only, as `helm template` is.
 	UseCluster bool
 	Kube       kube.Options
+	// Plan renders every release of this plan file, in the order of
+	// their needs, instead of one chart.
+	Plan string
 }
 
 // Render writes the chart's manifests to stdout exactly as `helm template`
@@ -92,8 +97,41 @@ func Images(ctx context.Context, spec RenderSpec, format string, o IO) error {
 	return nil
 }
 
-// render runs a dry-run install and returns what `helm template` prints.
+// render returns what `helm template` prints: of the chart, or of every
+// release of the plan, each under a "# Release: NAMESPACE/NAME" line.
 func render(ctx context.Context, spec RenderSpec, o IO) (string, error) {
+	if spec.Plan == "" {
+		return renderOne(ctx, spec, o)
+	}
+	if spec.Chart.Ref != "" {
+		return "", &Error{Step: "validate", Code: ExitBadInput, Err: errInvalidSpec,
+			msg: fmt.Sprintf("CHART %s given with --plan: each release of the plan names its chart", redact.URL(spec.Chart.Ref))}
+	}
+	p, err := releaseplan.Load(spec.Plan, spec.Namespace)
+	if err != nil {
+		return "", &Error{Step: "validate", Code: ExitBadInput, Err: err}
+	}
+	order, err := p.Order()
+	if err != nil {
+		return "", &Error{Step: "validate", Code: ExitBadInput, Err: err}
+	}
+	var b strings.Builder
+	for _, i := range order {
+		rel := p.Releases[i]
+		one := spec
+		one.Plan, one.Release, one.Namespace = "", rel.Name, rel.Namespace
+		one.Chart, one.Values = releaseSource(spec.Chart, rel), releaseValues(spec.Values, rel)
+		out, err := renderOne(ctx, one, o)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "# Release: %s\n---\n%s", rel.Key(), out)
+	}
+	return b.String(), nil
+}
+
+// renderOne runs a dry-run install and returns what `helm template` prints.
+func renderOne(ctx context.Context, spec RenderSpec, o IO) (string, error) {
 	r := newRun(ctx, "render", Common{Release: spec.Release, Namespace: spec.Namespace}, o)
 	defer r.cancel()
 	var (

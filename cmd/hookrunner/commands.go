@@ -306,7 +306,8 @@ type RenderFlags struct {
 	Namespace string `short:"n" help:"Release namespace." default:"default" env:"HOOKRUNNER_NAMESPACE"`
 	CacheDir  string `help:"Writable directory for chart downloads." default:"${defaultCacheDir}" env:"HOOKRUNNER_CACHE_DIR"`
 	ClusterFlags
-	Cluster bool `help:"Take capabilities from the cluster (and let lookup work); implied by --kubeconfig."`
+	Cluster bool   `help:"Take capabilities from the cluster (and let lookup work); implied by --kubeconfig."`
+	Plan    string `help:"Render every release of this release plan, in the order of their needs (CHART comes from each release)." env:"HOOKRUNNER_PLAN"`
 }
 
 func (f RenderFlags) spec() runner.RenderSpec {
@@ -318,6 +319,7 @@ func (f RenderFlags) spec() runner.RenderSpec {
 		PostRender: f.postRender(),
 		Kube:       f.ClusterFlags.options(),
 		UseCluster: f.Cluster || f.Kubeconfig != "",
+		Plan:       f.Plan,
 	}
 }
 

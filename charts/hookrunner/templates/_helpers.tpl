@@ -67,6 +67,13 @@ or the file target.chartFile of this chart. Empty when the chart comes from else
 {{- toYaml (mergeOverwrite $values (default dict $extra)) -}}
 {{- end -}}
 
+{{/* The release plan of releases: the list and the outputs. */}}
+{{- define "hookrunner.plan" -}}
+{{- $plan := dict "releases" .Values.releases -}}
+{{- if .Values.outputs }}{{ $_ := set $plan "outputs" .Values.outputs }}{{ end -}}
+{{- toYaml $plan -}}
+{{- end -}}
+
 {{- define "hookrunner.kubeconfig" -}}
 {{- .Values.Kubeconfig | default .Values.kubeconfig.value -}}
 {{- end -}}
@@ -123,6 +130,9 @@ budget) and slack, so hookrunner always times out, and reports, first.
 {{- end -}}
 {{- if gt $sources 1 -}}
 {{- fail "give one of target.chart (or ChartUrl), target.chartContent and target.chartFile" -}}
+{{- end -}}
+{{- if and .Values.releases (or (gt $sources 0) .Values.ChartValues .Values.ReleaseName .Values.target.values .Values.target.secretValues .Values.waitFor) -}}
+{{- fail "releases is a plan of several charts: leave target.chart, target.chartContent, target.chartFile, target.values, target.secretValues, waitFor and the Compute Nest keys (ChartUrl, ChartValues, ReleaseName) empty, and give each release its chart, values and waitFor" -}}
 {{- end -}}
 {{- if gt (len (include "hookrunner.chartContent" .)) 349528 -}}
 {{- fail "the target chart carried in this release is over 256 KiB (.tgz): Secrets and Helm release records hold at most 1 MiB; serve it from a registry (target.chart) instead" -}}
@@ -224,7 +234,12 @@ containers:
         valueFrom: {fieldRef: {fieldPath: metadata.name}}
       - name: POD_NAMESPACE
         valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+      {{- if $v.releases }}
+      - {name: HOOKRUNNER_PLAN, value: /etc/hookrunner/config/plan.yaml}
+      {{- end }}
       {{- if eq .command "install" }}
+      - {name: HOOKRUNNER_CREATE_NAMESPACE, value: {{ $v.target.createNamespace | quote }}}
+      {{- if not $v.releases }}
       - {name: HOOKRUNNER_CHART, value: {{ include "hookrunner.targetChart" $root | quote }}}
       {{- with $v.target.version }}
       - {name: HOOKRUNNER_CHART_VERSION, value: {{ . | quote }}}
@@ -235,7 +250,6 @@ containers:
       {{- with $v.target.digest }}
       - {name: HOOKRUNNER_CHART_DIGEST, value: {{ . | quote }}}
       {{- end }}
-      - {name: HOOKRUNNER_CREATE_NAMESPACE, value: {{ $v.target.createNamespace | quote }}}
       - {name: HOOKRUNNER_VALUES, value: /etc/hookrunner/config/values.yaml}
       {{- if $v.target.secretValues }}
       - {name: HOOKRUNNER_SECRET_VALUES, value: /etc/hookrunner/config/secret-values.yaml}
@@ -246,6 +260,7 @@ containers:
       {{- if $v.outputs }}
       - {name: HOOKRUNNER_OUTPUTS_FILE, value: /etc/hookrunner/config/outputs.yaml}
       {{- end }}
+      {{- end }}{{/* not releases: the plan holds each release's chart, values and waits, and the outputs */}}
       {{- if $v.postRenderPatches }}
       - {name: HOOKRUNNER_POST_RENDER_PATCH, value: /etc/hookrunner/config/post-render-patches.yaml}
       {{- end }}
