@@ -43,6 +43,9 @@ type installState struct {
 	cfg       *action.Configuration
 	client    kubernetes.Interface
 	createdNS bool
+	// sharedNS: other releases of the plan use the namespace too, so a
+	// failure here must not remove it under them.
+	sharedNS bool
 	plan      plan
 	conds     []kube.Condition
 	outputs   []outputTemplate
@@ -74,7 +77,7 @@ func (r *run) installValidated(spec InstallSpec, st *installState) (err error) {
 		return err
 	}
 	defer func() {
-		if err != nil && st.createdNS {
+		if err != nil && st.createdNS && !st.sharedNS {
 			r.dropNamespace(spec.Namespace, st.cfg)
 		}
 	}()

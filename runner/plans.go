@@ -195,6 +195,13 @@ func (r *run) installPlan(spec PlanSpec) error {
 			}
 			members = append(members, m)
 		}
+		perNamespace := map[string]int{}
+		for _, m := range members {
+			perNamespace[m.rel.Namespace]++
+		}
+		for _, m := range members {
+			m.st.sharedNS = perNamespace[m.rel.Namespace] > 1
+		}
 		return nil
 	}); err != nil {
 		return err

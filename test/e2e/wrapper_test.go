@@ -138,6 +138,22 @@ func TestWrapperChartLintsAndRenders(t *testing.T) {
 					t.Errorf("--set %s: %v\n%s", bad.set, err, out)
 				}
 			}
+			// releases: a plan in the Secret, both Jobs run it.
+			plan := []string{"--set", "releases[0].name=op", "--set", "releases[0].chart=oci://registry.example.com/charts/op",
+				"--set", "releases[1].name=app", "--set", "releases[1].chart=oci://registry.example.com/charts/app", "--set", "releases[1].needs[0]=op"}
+			out, err := helmRun(t, cli, append([]string{"template", "w", wrapperChart}, plan...)...)
+			if err != nil || strings.Count(out, "{name: HOOKRUNNER_PLAN, value: /etc/hookrunner/config/plan.yaml}") != 2 || strings.Contains(out, "HOOKRUNNER_CHART,") || !strings.Contains(out, "  plan.yaml: ") {
+				t.Errorf("template with releases: %v\n%s", err, out)
+			}
+			for _, bad := range []struct{ set, says string }{
+				{"target.chart=oci://registry.example.com/charts/x", "releases is a plan of several charts"},
+				{"releases[0].bogus=1", "bogus"},
+				{"releases[1].crds=replace", "crds"},
+			} {
+				if out, err := helmRun(t, cli, append([]string{"template", "w", wrapperChart, "--set", bad.set}, plan...)...); err == nil || !strings.Contains(out, bad.says) {
+					t.Errorf("releases with --set %s: %v\n%s", bad.set, err, out)
+				}
+			}
 			for key, hint := range map[string]string{"OutputCmd": "Go templates in `outputs`", "InstallSeconds": "`waitFor` conditions"} {
 				if out, err := helmRun(t, cli, "template", "w", wrapperChart, "--set", key+"=x"); err == nil || !strings.Contains(out, hint) {
 					t.Errorf("%s: %v\n%s", key, err, out)
