@@ -46,13 +46,13 @@ type installState struct {
 	// sharedNS: other releases of the plan use the namespace too, so a
 	// failure here must not remove it under them.
 	sharedNS bool
-	plan      plan
-	conds     []kube.Condition
-	outputs   []outputTemplate
-	observed  []kube.Observed
-	post      *postrender.Chain
-	getter    *kube.Getter     // of the Helm action clients
-	rel       *release.Release // after act, failed or not
+	plan     plan
+	conds    []kube.Condition
+	outputs  []outputTemplate
+	observed []kube.Observed
+	post     *postrender.Chain
+	getter   *kube.Getter     // of the Helm action clients
+	rel      *release.Release // after act, failed or not
 	// identity is what, besides the values, makes a release what it is:
 	// the chart digest and the post-render chain.
 	identity string
