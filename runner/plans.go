@@ -248,8 +248,17 @@ func (r *run) uninstallPlan(spec PlanSpec) error {
 	}); err != nil {
 		return err
 	}
-	// Reverse the needs: a release goes once everything that needs it
-	// is gone.
+	reverse, neededBy := reversed(order, needs)
+	return r.step("releases", ExitAction, func() error {
+		return r.runPlan(members, reverse, neededBy, spec.Parallel, true, func(m *member) error {
+			return m.run.uninstall(m.un)
+		})
+	})
+}
+
+// reversed turns an install order and its needs around for uninstall: a
+// release goes once everything that needs it is gone.
+func reversed(order []int, needs [][]int) ([]int, [][]int) {
 	neededBy := make([][]int, len(needs))
 	for i, deps := range needs {
 		for _, j := range deps {
@@ -260,11 +269,7 @@ func (r *run) uninstallPlan(spec PlanSpec) error {
 	for k, i := range order {
 		reverse[len(order)-1-k] = i
 	}
-	return r.step("releases", ExitAction, func() error {
-		return r.runPlan(members, reverse, neededBy, spec.Parallel, true, func(m *member) error {
-			return m.run.uninstall(m.un)
-		})
-	})
+	return reverse, neededBy
 }
 
 // commonOf is the run's Common for validation: a plan has no release name.

@@ -169,16 +169,7 @@ func TestRunPlanParallelBound(t *testing.T) {
 func TestRunPlanUninstallReverse(t *testing.T) {
 	r := testRun(t)
 	members, order, needs := planMembers(t, r, diamond)
-	neededBy := make([][]int, len(needs))
-	for i, deps := range needs {
-		for _, j := range deps {
-			neededBy[j] = append(neededBy[j], i)
-		}
-	}
-	reverse := make([]int, len(order))
-	for k, i := range order {
-		reverse[len(order)-1-k] = i
-	}
+	reverse, neededBy := reversed(order, needs)
 	var mu sync.Mutex
 	var gone []string
 	err := r.runPlan(members, reverse, neededBy, 1, true, func(m *member) error {
