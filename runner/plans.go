@@ -166,7 +166,7 @@ func (r *run) installPlan(spec PlanSpec) error {
 	// Every release is validated (values merged, conditions parsed,
 	// kubeconfig read) before any is touched.
 	if err := r.step("validate", ExitBadInput, func() (err error) {
-		if p, order, needs, err = r.loadPlan(spec, r.commonOf(spec.Install.Common)); err != nil {
+		if p, order, needs, err = r.loadPlan(spec, planCommon(spec.Install.Common)); err != nil {
 			return err
 		}
 		if spec.Install.Chart.Ref != "" {
@@ -228,7 +228,7 @@ func (r *run) uninstallPlan(spec PlanSpec) error {
 		members []*member
 	)
 	if err := r.step("validate", ExitBadInput, func() error {
-		p, o, n, err := r.loadPlan(spec, r.commonOf(spec.Uninstall.Common))
+		p, o, n, err := r.loadPlan(spec, planCommon(spec.Uninstall.Common))
 		if err != nil {
 			return err
 		}
@@ -271,9 +271,6 @@ func reversed(order []int, needs [][]int) ([]int, [][]int) {
 	}
 	return reverse, neededBy
 }
-
-// commonOf is the run's Common for validation: a plan has no release name.
-func (r *run) commonOf(c Common) Common { return planCommon(c) }
 
 // runPlan runs fn for every member once all of after[i] succeeded, at most
 // parallel at once. A member after one that failed or was skipped is
