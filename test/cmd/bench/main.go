@@ -38,13 +38,17 @@ import (
 )
 
 var (
-	runs    = flag.Int("runs", 5, "counted runs per tool and size")
-	sizesF  = flag.String("sizes", "10,300,1000,3000", "object counts")
-	mixN    = flag.Int("mix", 300, "objects of the mixed chart (Deployments, Services, Secrets, ConfigMaps); 0 skips it")
-	outDir  = flag.String("out", "docs", "where benchmarks.md and benchmarks.png go")
-	repo    = flag.String("repo", ".", "the work tree")
-	ldflags = flag.String("ldflags", "-s -w", "linker flags of the hookrunner binary (make bench passes the release build's, with version and commit)")
-	workDir string
+	runs       = flag.Int("runs", 5, "counted runs per tool and size")
+	sizesF     = flag.String("sizes", "10,300,1000,3000", "object counts")
+	mixN       = flag.Int("mix", 300, "objects of the mixed chart (Deployments, Services, Secrets, ConfigMaps); 0 skips it")
+	outDir     = flag.String("out", "docs", "where benchmarks.md and benchmarks.png go")
+	repo       = flag.String("repo", ".", "the work tree")
+	ldflags    = flag.String("ldflags", "-s -w", "linker flags of the hookrunner binary (make bench passes the release build's, with version and commit)")
+	binF       = flag.String("hookrunner", "", "a hookrunner binary to measure instead of building the work tree's (for before-and-after comparisons)")
+	corpusF    = flag.String("corpus", "", "the real-chart corpus (default $HOOKRUNNER_CORPUS, else ../shared/corpus beside the work tree)")
+	corpusRuns = flag.Int("corpus-runs", 3, "counted rounds per real chart")
+	sectionsF  = flag.String("sections", "latency,bulk,mix,corpus", "what to measure (a subset regenerates only part of the report's data: use it to iterate, not to publish)")
+	workDir    string
 )
 
 func main() {
@@ -77,6 +81,7 @@ type env struct {
 	helm       string
 	measure    string
 	raw        string
+	rawphases  string
 	chart      string
 	metrics    *http.Client
 }
@@ -92,15 +97,24 @@ func run() error {
 		hookrunner: filepath.Join(workDir, "hookrunner"),
 		measure:    filepath.Join(workDir, "measure"),
 		raw:        filepath.Join(workDir, "rawcreate"),
+		rawphases:  filepath.Join(workDir, "rawphases"),
 		chart:      filepath.Join(root, "test/testdata/charts/bulk"),
 	}
-	for bin, pkg := range map[string]string{e.hookrunner: "./cmd/hookrunner", e.measure: "./test/cmd/measure", e.raw: "./test/cmd/rawcreate"} {
+	for bin, pkg := range map[string]string{e.hookrunner: "./cmd/hookrunner", e.measure: "./test/cmd/measure", e.raw: "./test/cmd/rawcreate", e.rawphases: "./test/cmd/rawphases"} {
 		flags := "-s -w"
 		if bin == e.hookrunner {
 			flags = *ldflags
 		}
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", flags, "-o", bin, pkg)
 		cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+		if bin == e.hookrunner && *binF != "" {
+			if cmd = exec.Command("cp", *binF, bin); true {
+				if out, err := cmd.CombinedOutput(); err != nil {
+					return fmt.Errorf("copy %s: %v\n%s", *binF, err, out)
+				}
+				continue
+			}
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("build %s: %v\n%s", pkg, err, out)
 		}
@@ -150,16 +164,37 @@ func run() error {
 			return []string{e.raw, "-n", strconv.Itoa(n), "-namespace", ns}
 		}},
 	}
+	sections := map[string]bool{}
+	for _, name := range strings.Split(*sectionsF, ",") {
+		sections[strings.TrimSpace(name)] = true
+	}
+	if !sections["bulk"] {
+		sizes = nil
+	}
+	if !sections["mix"] {
+		*mixN = 0
+	}
 	// Latencies first, on a quiet control plane: after the large runs the
 	// machine is still busy collecting their objects (measured last, they
 	// came out 10-20 times worse, for helm as much as for hookrunner).
-	callback, err := e.callbackLatency()
-	if err != nil {
-		return err
+	var (
+		callback []float64
+		cold     map[string][]float64
+	)
+	if sections["latency"] {
+		if callback, err = e.callbackLatency(); err != nil {
+			return err
+		}
+		if cold, err = e.coldStart(); err != nil {
+			return err
+		}
 	}
-	cold, err := e.coldStart()
-	if err != nil {
-		return err
+	// Real charts next, before the bulk runs load the control plane.
+	var corpus []corpusResult
+	if sections["corpus"] {
+		if corpus, err = e.benchCorpus(root); err != nil {
+			return err
+		}
 	}
 	results := map[string]map[int][]sample{}    // tool → size → samples
 	uninstalls := map[string]map[int][]sample{} // tool → size → samples
@@ -224,10 +259,10 @@ func run() error {
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return err
 	}
-	if err := writePlot(filepath.Join(*outDir, "benchmarks.png"), tools, sizes, results); err != nil {
+	if err := writePlot(filepath.Join(*outDir, "benchmarks.png"), tools, sizes, results, corpus); err != nil {
 		return err
 	}
-	return writeReport(filepath.Join(*outDir, "benchmarks.md"), e, tools, sizes, results, uninstalls, mixed, callback, cold)
+	return writeReport(filepath.Join(*outDir, "benchmarks.md"), e, tools, sizes, results, uninstalls, mixed, callback, cold, corpus)
 }
 
 // deleteNamespace deletes ns and waits until it is gone, so that the next
@@ -436,6 +471,9 @@ func median(xs []float64) float64 {
 }
 
 func minMax(xs []float64) (float64, float64) {
+	if len(xs) == 0 {
+		return 0, 0
+	}
 	s := append([]float64{}, xs...)
 	sort.Float64s(s)
 	return s[0], s[len(s)-1]

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+	"sigs.k8s.io/yaml"
+)
+
+// The real-chart section: the charts of ../shared/corpus (MANIFEST.md
+// there), each with its own install and upgrade values for this control
+// plane.
+
+// corpusCharts are the corpus charts, in the order they are reported.
+var corpusCharts = []string{"podinfo", "ingress-nginx", "argo-cd", "kube-prometheus-stack"}
+
+// Operations measured on a real chart.
+const (
+	opInstall   = "first install"
+	opNoop      = "no-op re-run"
+	opUpgrade   = "upgrade"
+	opUninstall = "uninstall"
+)
+
+var corpusOps = []string{opInstall, opNoop, opUpgrade, opUninstall}
+
+// corpusTool is one way of running the operations on a chart; an empty
+// argv means the tool has no such operation.
+type corpusTool struct {
+	name string
+	argv func(op, chart, ns string, c corpusChart) []string
+}
+
+// corpusChart is a chart of the corpus and its values files.
+type corpusChart struct {
+	name, dir, values, upgrade string
+}
+
+// corpusResult is what was measured for one chart: tool → op → samples,
+// or why the chart was skipped.
+type corpusResult struct {
+	chart   string
+	skipped string
+	samples map[string]map[string][]sample
+}
+
+// corpusDir is where the corpus is: -corpus, else $HOOKRUNNER_CORPUS, else
+// ../shared/corpus beside the work tree.
+func corpusDir(root string) string {
+	if *corpusF != "" {
+		return *corpusF
+	}
+	if d := os.Getenv("HOOKRUNNER_CORPUS"); d != "" {
+		return d
+	}
+	return filepath.Join(root, "..", "shared", "corpus")
+}
+
+func (e *env) corpusTools() []corpusTool {
+	return []corpusTool{
+		{name: "hookrunner", argv: func(op, name, ns string, c corpusChart) []string {
+			base := []string{e.hookrunner, "install", name, c.dir, "-n", ns, "--create-namespace", "--timeout", "10m", "--log-format", "json", "-f", c.values}
+			switch op {
+			case opInstall, opNoop:
+				return base
+			case opUpgrade:
+				return append(base, "-f", c.upgrade)
+			}
+			return []string{e.hookrunner, "uninstall", name, "-n", ns, "--timeout", "10m", "--log-format", "json"}
+		}},
+		{name: "helm", argv: func(op, name, ns string, c corpusChart) []string {
+			switch op {
+			case opInstall:
+				return []string{e.helm, "install", name, c.dir, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m", "-f", c.values}
+			case opUpgrade:
+				return []string{e.helm, "upgrade", name, c.dir, "-n", ns, "--wait=watcher", "--timeout", "10m", "-f", c.values, "-f", c.upgrade}
+			case opUninstall:
+				return []string{e.helm, "uninstall", name, "-n", ns, "--wait", "--timeout", "10m"}
+			}
+			return nil // helm has no no-op: an upgrade always writes a revision
+		}},
+		{name: "helm --qps 100", argv: func(op, name, ns string, c corpusChart) []string {
+			if op == opInstall {
+				return []string{e.helm, "install", name, c.dir, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m", "-f", c.values, "--qps", "100", "--burst-limit", "200"}
+			}
+			if op == opUninstall {
+				return []string{e.helm, "uninstall", name, "-n", ns, "--wait", "--timeout", "10m"} // cleanup, not reported
+			}
+			return nil
+		}},
+		{name: "limit", argv: func(op, name, ns string, c corpusChart) []string {
+			if op == opInstall {
+				return []string{e.rawphases, "-f", filepath.Join(workDir, "rendered-"+ns+".yaml"), "-namespace", ns}
+			}
+			return nil
+		}},
+	}
+}
+
+// benchCorpus measures every corpus chart that renders, interleaving the
+// tools round by round; between rounds the chart's namespace, its
+// cluster-scoped objects and its CRDs are deleted, so every install is a
+// first install.
+func (e *env) benchCorpus(root string) ([]corpusResult, error) {
+	dir := corpusDir(root)
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.md")); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: no corpus at %s (set -corpus or HOOKRUNNER_CORPUS): real charts skipped\n", dir)
+		return nil, nil
+	}
+	var out []corpusResult
+	tools := e.corpusTools()
+	seq := 0
+	for _, name := range corpusCharts {
+		c := corpusChart{name: name, dir: filepath.Join(dir, name), values: filepath.Join(dir, name+".values.yaml"), upgrade: filepath.Join(dir, name+".upgrade.yaml")}
+		res := corpusResult{chart: name, samples: map[string]map[string][]sample{}}
+		if _, err := e.render(c, "rc-probe"); err != nil {
+			res.skipped = err.Error()
+			fmt.Fprintf(os.Stderr, "bench: %s skipped: %s\n", name, res.skipped)
+			out = append(out, res)
+			continue
+		}
+		for round := 0; round <= *corpusRuns; round++ {
+			for _, t := range tools {
+				seq++
+				ns := fmt.Sprintf("rc-%s-%d", name, seq)
+				rendered, err := e.render(c, ns)
+				if err != nil {
+					return nil, err
+				}
+				if err := os.WriteFile(filepath.Join(workDir, "rendered-"+ns+".yaml"), rendered, 0o600); err != nil {
+					return nil, err
+				}
+				for _, op := range corpusOps {
+					argv := t.argv(op, name, ns, c)
+					if argv == nil {
+						continue
+					}
+					s, err := e.measureRun(argv)
+					if err != nil {
+						return nil, fmt.Errorf("%s %s of %s: %w", t.name, op, name, err)
+					}
+					if round == 0 || t.name == "helm --qps 100" && op == opUninstall {
+						continue
+					}
+					if res.samples[t.name] == nil {
+						res.samples[t.name] = map[string][]sample{}
+					}
+					res.samples[t.name][op] = append(res.samples[t.name][op], s)
+					fmt.Fprintf(os.Stderr, "bench: %-16s %-22s %-14s %.2fs %.0f MB\n", t.name, name, op, s.Wall, s.RSSMB)
+				}
+				if err := e.cleanCorpus(rendered, ns); err != nil {
+					return nil, err
+				}
+			}
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// render is the chart's manifests and hooks for namespace ns, as
+// hookrunner (and helm template) render them.
+func (e *env) render(c corpusChart, ns string) ([]byte, error) {
+	cmd := exec.Command(e.hookrunner, "render", c.name, c.dir, "-n", ns, "-f", c.values)
+	cmd.Env = []string{"HOME=" + workDir, "HOOKRUNNER_CACHE_DIR=" + filepath.Join(workDir, "cache")}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("render: %s", lastReason(stderr.String()))
+	}
+	return out, nil
+}
+
+// lastReason is the reason of the last hookrunner log line, or the last line.
+func lastReason(stderr string) string {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	last := lines[len(lines)-1]
+	var rec struct {
+		Error string `json:"error"`
+	}
+	if yaml.Unmarshal([]byte(last), &rec) == nil && rec.Error != "" {
+		return rec.Error
+	}
+	return last
+}
+
+// cleanCorpus deletes what a round left: the cluster-scoped objects of the
+// rendered chart (CRDs included, which helm keeps), then the namespace.
+func (e *env) cleanCorpus(rendered []byte, ns string) error {
+	dc, err := discovery.NewDiscoveryClientForConfig(e.c.RESTConfig())
+	if err != nil {
+		return err
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	dyn, err := dynamic.NewForConfig(e.c.RESTConfig())
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	var crds []string
+	for _, text := range strings.Split("\n"+string(rendered), "\n---") {
+		var obj unstructured.Unstructured
+		if err := yaml.Unmarshal([]byte(text), &obj.Object); err != nil || obj.GetKind() == "" {
+			continue
+		}
+		gvk := schema.FromAPIVersionAndKind(obj.GetAPIVersion(), obj.GetKind())
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil || m.Scope.Name() != "root" {
+			continue
+		}
+		if err := dyn.Resource(m.Resource).Delete(ctx, obj.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		}
+		if obj.GetKind() == "CustomResourceDefinition" {
+			crds = append(crds, obj.GetName())
+		}
+	}
+	if err := e.deleteNamespace(ns); err != nil {
+		return err
+	}
+	// The next round's install must create the CRDs, not find them going.
+	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, name := range crds {
+		for {
+			_, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("CRD %s still there 2 minutes after its deletion", name)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// writeCorpus writes the real-chart tables and returns their targets.
+func writeCorpus(b *strings.Builder, corpus []corpusResult) []target {
+	if len(corpus) == 0 {
+		return nil
+	}
+	fmt.Fprintf(b, "## Real charts\n\n")
+	fmt.Fprintf(b, "The charts of `../shared/corpus` (see its MANIFEST.md) with their own values for this control plane. Each round installs the chart into a fresh namespace with each tool in turn; between tools the namespace, the chart's cluster-scoped objects and its CRDs are deleted, so every install is a first install. One warm-up round, then %d counted; medians with min–max.\n\n", *corpusRuns)
+	b.WriteString("- hookrunner: `hookrunner install R CHART -n NS --create-namespace -f VALUES` (first install, then the same again: the no-op re-run), the same with `-f UPGRADE` (upgrade), `hookrunner uninstall`.\n")
+	b.WriteString("- helm: `helm install … --wait=watcher`, `helm upgrade … --wait=watcher -f VALUES -f UPGRADE`, `helm uninstall --wait` (helm has no no-op: an upgrade always writes a revision); the install also with `--qps 100 --burst-limit 200`.\n")
+	b.WriteString("- limit: `test/cmd/rawphases` applies the same rendered objects in Helm's phase order (pre-install hooks to completion, CRDs established, every other object at once, readiness by Helm's status watcher, post-install hooks) with no release record.\n\n")
+	b.WriteString("| chart | tool | first install (s) | no-op re-run (s) | upgrade (s) | uninstall (s) | install peak RSS (MB) |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |\n")
+	cell := func(s []sample) string {
+		if len(s) == 0 {
+			return "–"
+		}
+		lo, hi := minMax(pick(s, wall))
+		return fmt.Sprintf("%.2f (%.2f–%.2f)", median(pick(s, wall)), lo, hi)
+	}
+	var skipped []corpusResult
+	for _, res := range corpus {
+		if res.skipped != "" {
+			skipped = append(skipped, res)
+			continue
+		}
+		for _, tool := range []string{"hookrunner", "helm", "helm --qps 100", "limit"} {
+			ops := res.samples[tool]
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %.0f |\n", res.chart, tool, cell(ops[opInstall]), cell(ops[opNoop]), cell(ops[opUpgrade]), cell(ops[opUninstall]), median(pick(ops[opInstall], rss)))
+		}
+	}
+	for _, res := range skipped {
+		fmt.Fprintf(b, "\n%s was not measured: %s.\n", res.chart, res.skipped)
+	}
+	b.WriteString("\n### Real charts: ratios (medians, same run)\n\n| chart | hookrunner / helm install | hookrunner / helm --qps 100 install | hookrunner / limit | hookrunner / helm upgrade | hookrunner / helm uninstall | hookrunner / helm install peak RSS |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	var targets []target
+	var sumHR, sumHelm float64
+	for _, res := range corpus {
+		if res.skipped != "" {
+			continue
+		}
+		m := func(tool, op string, f func(sample) float64) float64 { return median(pick(res.samples[tool][op], f)) }
+		install := m("hookrunner", opInstall, wall) / m("helm", opInstall, wall)
+		limit := m("hookrunner", opInstall, wall) / m("limit", opInstall, wall)
+		uninstall := m("hookrunner", opUninstall, wall) / m("helm", opUninstall, wall)
+		fmt.Fprintf(b, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", res.chart, install, m("hookrunner", opInstall, wall)/m("helm --qps 100", opInstall, wall),
+			limit, m("hookrunner", opUpgrade, wall)/m("helm", opUpgrade, wall), uninstall, m("hookrunner", opInstall, rss)/m("helm", opInstall, rss))
+		sumHR += m("hookrunner", opInstall, wall)
+		sumHelm += m("helm", opInstall, wall)
+		targets = append(targets,
+			target{res.chart + ": hookrunner / helm first-install time", install, 1, "%.2f"},
+			target{res.chart + ": hookrunner / limit first-install time", limit, 1.3, "%.2f"},
+			target{res.chart + ": no-op re-run (median, s)", m("hookrunner", opNoop, wall), 0.5, "%.2f"},
+			target{res.chart + ": hookrunner / helm uninstall time", uninstall, 1, "%.2f"})
+		if res.chart == "kube-prometheus-stack" {
+			targets = append(targets, target{res.chart + ": hookrunner / helm install peak RSS", m("hookrunner", opInstall, rss) / m("helm", opInstall, rss), 0.5, "%.2f"})
+		}
+	}
+	if sumHelm > 0 {
+		fmt.Fprintf(b, "\nSummed over the measured charts, hookrunner's first installs took %.2f s against helm's %.2f s: %.2f×.\n\n", sumHR, sumHelm, sumHR/sumHelm)
+		targets = append([]target{{"real charts summed: hookrunner / helm first-install time", sumHR / sumHelm, 0.6, "%.2f"}}, targets...)
+	}
+	return targets
+}
