@@ -9,6 +9,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
 	helmkube "helm.sh/helm/v4/pkg/kube"
@@ -167,4 +168,50 @@ func TestGetterClientsShareTheInFlightBoundButOthersDoNot(t *testing.T) {
 		t.Fatalf("after the slot was released: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// TestHelmClientWaitForDelete: resources already gone need no watch; one
+// still there (held by a finalizer) is waited for until it goes.
+func TestHelmClientWaitForDelete(t *testing.T) {
+	const ns = "helmclient-delete"
+	cs := setup(t, ns)
+	cfg, err := kube.Load(kube.Options{Kubeconfig: cluster.Get(t).Kubeconfig}, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := kube.NewHelmClient(helmkube.New(cfg.Getter()))
+	hc.Namespace = ns
+	build := func(name string) helmkube.ResourceList {
+		list, err := hc.Build(strings.NewReader("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "+name+", finalizers: [hookrunner.dev/test]}\n"), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list
+	}
+	w, err := hc.GetWaiterWithOptions(helmkube.StatusWatcherStrategy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitForDelete(build("never-created"), time.Minute); err != nil {
+		t.Errorf("waiting for a resource that never existed: %v", err)
+	}
+	held := build("held")
+	if _, err := hc.Create(held); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CoreV1().ConfigMaps(ns).Delete(context.Background(), "held", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitForDelete(held, 2*time.Second); err == nil {
+		t.Error("WaitForDelete returned while a finalizer still held the ConfigMap")
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.WaitForDelete(held, time.Minute) }()
+	patch := []byte(`{"metadata":{"finalizers":null}}`)
+	if _, err := cs.CoreV1().ConfigMaps(ns).Patch(context.Background(), "held", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("waiting for the released ConfigMap: %v", err)
+	}
 }

@@ -33,7 +33,11 @@ func newHelmConfig(getter *kube.Getter, namespace string, log slog.Handler) (*ac
 	if err := cfg.Init(getter, namespace, "secret"); err != nil {
 		return nil, fmt.Errorf("helm configuration: %w", err)
 	}
-	cfg.Releases.Driver = sizeGuard{cfg.Releases.Driver}
+	cs, err := cfg.KubernetesClientSet()
+	if err != nil {
+		return nil, fmt.Errorf("helm configuration: %w", err)
+	}
+	cfg.Releases.Driver = newReleaseStore(cs.CoreV1().Secrets(namespace))
 	if kc, ok := cfg.KubeClient.(*helmkube.Client); ok {
 		cfg.KubeClient = kube.NewHelmClient(kc)
 	}

@@ -16,6 +16,7 @@ import (
 	release "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage"
 	"helm.sh/helm/v4/pkg/storage/driver"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/hookrunner/hookrunner/chart"
 )
@@ -25,12 +26,13 @@ import (
 // cluster. Decisions and results only; cluster behaviour is tested
 // against the real API server in test/e2e.
 
-// fixture is an action configuration on the memory driver (behind the
-// size guard, as newHelmConfig sets it up) and a fake cluster.
+// fixture is an action configuration storing records as newHelmConfig
+// does (the release store, here on a fake clientset's Secrets) and a fake
+// cluster.
 func fixture(t *testing.T) *action.Configuration {
 	t.Helper()
 	cfg := action.NewConfiguration()
-	cfg.Releases = storage.Init(sizeGuard{driver.NewMemory()})
+	cfg.Releases = storage.Init(newReleaseStore(fake.NewClientset().CoreV1().Secrets("ns")))
 	cfg.KubeClient = &kubefake.PrintingKubeClient{Out: io.Discard, LogOutput: io.Discard}
 	cfg.Capabilities = common.DefaultCapabilities
 	return cfg
@@ -153,9 +155,9 @@ func TestSettleInterrupted(t *testing.T) {
 	}
 }
 
-// The size guard refuses a record the API server would refuse, with its
-// size, before anything is stored.
-func TestSizeGuard(t *testing.T) {
+// The release store refuses a record the API server would refuse, with
+// its size, before anything is stored.
+func TestReleaseTooLarge(t *testing.T) {
 	cfg := fixture(t)
 	ch := testChart("1.0.0")
 	// Random-looking data defeats gzip, as a large chart's files would.

@@ -1,0 +1,63 @@
+package runner
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+// The release store writes the Secret Helm's own driver writes (name,
+// type, labels, data key), and Helm's driver reads it back unchanged.
+func TestReleaseStoreWritesHelmsRecord(t *testing.T) {
+	rel := &release.Release{
+		Name: "app", Namespace: "ns", Version: 3, Chart: testChart("1.0.0"),
+		Config: map[string]any{"v": "2"}, Manifest: "apiVersion: v1\nkind: ConfigMap\n",
+		Labels: map[string]string{"hookrunner.dev/config-hash": "abc"},
+		Info:   &release.Info{Status: rcommon.StatusDeployed, FirstDeployed: time.Unix(1700000000, 0).UTC(), LastDeployed: time.Unix(1700000000, 0).UTC()},
+	}
+	ours, helms := fake.NewClientset().CoreV1().Secrets("ns"), fake.NewClientset().CoreV1().Secrets("ns")
+	const key = "sh.helm.release.v1.app.v3"
+	if err := newReleaseStore(ours).Create(key, rel); err != nil {
+		t.Fatal(err)
+	}
+	if err := driver.NewSecrets(helms).Create(key, rel); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := ours.Get(context.Background(), key, metav1.GetOptions{})
+	want, _ := helms.Get(context.Background(), key, metav1.GetOptions{})
+	delete(got.Labels, "createdAt")
+	delete(want.Labels, "createdAt")
+	if diff := cmp.Diff(want.Labels, got.Labels); diff != "" {
+		t.Errorf("labels (-helm +ours):\n%s", diff)
+	}
+	if got.Type != want.Type || len(got.Data) != 1 || got.Data["release"] == nil {
+		t.Errorf("secret type %q data keys %d, want %q and release", got.Type, len(got.Data), want.Type)
+	}
+	read, err := driver.NewSecrets(ours).Get(key)
+	if err != nil {
+		t.Fatalf("Helm's driver cannot read the record: %v", err)
+	}
+	back, _ := asRelease(read)
+	if back.Name != "app" || back.Version != 3 || back.Config["v"] != "2" || back.Manifest != rel.Manifest || back.Chart.Metadata.Version != "1.0.0" {
+		t.Errorf("read back %+v", back)
+	}
+	// An update keeps the name and stamps modifiedAt, as Helm's does.
+	rel.Info.Status = rcommon.StatusSuperseded
+	if err := newReleaseStore(ours).Update(key, rel); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = ours.Get(context.Background(), key, metav1.GetOptions{})
+	if got.Labels["status"] != "superseded" || got.Labels["modifiedAt"] == "" {
+		t.Errorf("labels after update %v", got.Labels)
+	}
+	if err := newReleaseStore(ours).Create(key, rel); err != driver.ErrReleaseExists {
+		t.Errorf("create over an existing record: %v, want ErrReleaseExists", err)
+	}
+}
