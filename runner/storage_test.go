@@ -48,6 +48,25 @@ func TestReleaseStoreWritesHelmsRecord(t *testing.T) {
 	if back.Name != "app" || back.Version != 3 || back.Config["v"] != "2" || back.Manifest != rel.Manifest || back.Chart.Metadata.Version != "1.0.0" {
 		t.Errorf("read back %+v", back)
 	}
+	// And the store reads Helm's own record, by key and by query, with
+	// Helm's labels (Get without the system ones, Query with them).
+	mine, err := newReleaseStore(helms).Get(key)
+	if err != nil {
+		t.Fatalf("the store cannot read Helm's record: %v", err)
+	}
+	if r, _ := asRelease(mine); r.Manifest != rel.Manifest || r.Labels["hookrunner.dev/config-hash"] != "abc" || r.Labels["owner"] != "" {
+		t.Errorf("Get of Helm's record: %+v labels %v", r, r.Labels)
+	}
+	found, err := newReleaseStore(helms).Query(map[string]string{"name": "app", "owner": "helm"})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("Query: %v, %d records", err, len(found))
+	}
+	if r, _ := asRelease(found[0]); r.Version != 3 || r.Labels["owner"] != "helm" {
+		t.Errorf("Query of Helm's record: version %d labels %v", r.Version, r.Labels)
+	}
+	if _, err := newReleaseStore(helms).Query(map[string]string{"name": "nope"}); err != driver.ErrReleaseNotFound {
+		t.Errorf("Query of nothing: %v, want ErrReleaseNotFound", err)
+	}
 	// An update keeps the name and stamps modifiedAt, as Helm's does.
 	rel.Info.Status = rcommon.StatusSuperseded
 	if err := newReleaseStore(ours).Update(key, rel); err != nil {
