@@ -87,7 +87,7 @@ func newInstall(ctx context.Context, cfg *action.Configuration, s InstallSpec, h
 	in.WaitForJobs = s.WaitForJobs
 	in.RollbackOnFailure = s.RollbackOnFailure
 	in.ServerSideApply = s.ServerSide != "false"
-	in.ForceConflicts = s.ForceConflicts
+	in.ForceConflicts = s.ForceConflicts && in.ServerSideApply
 	in.TakeOwnership = s.TakeOwnership
 	in.SkipCRDs = true // the crds step applies crds/ by the --crds policy
 	in.Replace = replace
@@ -110,7 +110,10 @@ func newUpgrade(ctx context.Context, cfg *action.Configuration, s InstallSpec, h
 	up.WaitForJobs = s.WaitForJobs
 	up.RollbackOnFailure = s.RollbackOnFailure
 	up.ServerSideApply = s.ServerSide
-	up.ForceConflicts = s.ForceConflicts
+	// Helm refuses ForceConflicts on a client-side apply: with --server-side
+	// auto, an upgrade of a release last applied client-side (by helm 3)
+	// is one, and conflicts do not arise there.
+	up.ForceConflicts = s.ForceConflicts && serverSide
 	up.TakeOwnership = s.TakeOwnership
 	up.SkipCRDs = true // see newInstall
 	up.MaxHistory = s.HistoryMax

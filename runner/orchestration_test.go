@@ -198,6 +198,18 @@ func TestMappers(t *testing.T) {
 	if up.Namespace != "ns" || !up.ResetValues || up.MaxHistory != 3 || !up.SkipCRDs || up.Labels[ConfigHashLabel] != "HASH" || up.DisableOpenAPIValidation || up.ServerSideApply != "auto" {
 		t.Errorf("upgrade: %+v", up)
 	}
+	// --force-conflicts only where the apply is server-side: Helm refuses
+	// it on a client-side one (an upgrade of a release helm 3 applied).
+	if up.ForceConflicts {
+		t.Error("upgrade applied client-side forces conflicts")
+	}
+	if up := newUpgrade(context.Background(), cfg, s, "HASH", time.Minute, true); !up.ForceConflicts {
+		t.Error("upgrade applied server-side does not force conflicts")
+	}
+	s.ServerSide = "false"
+	if in := newInstall(context.Background(), cfg, s, "HASH", time.Minute, false); in.ForceConflicts || in.ServerSideApply {
+		t.Errorf("install with --server-side false: %+v", in)
+	}
 	un := newUninstall(context.Background(), cfg, "none", time.Minute, true)
 	if !un.KeepHistory || un.IgnoreNotFound || un.DeletionPropagation != "background" || un.Timeout != time.Minute {
 		t.Errorf("uninstall: %+v", un)

@@ -354,3 +354,54 @@ func TestEmptyEnvironmentVariablesMeanUnset(t *testing.T) {
 		t.Errorf("%+v", r.result)
 	}
 }
+
+// Release records hookrunner writes (its own encoding, several writes per
+// revision because of a hook) are read and extended by both helm CLIs:
+// get all, history, upgrade, rollback; and hookrunner reads theirs.
+func TestRecordsReadAndWrittenByHelm(t *testing.T) {
+	t.Parallel()
+	chart := filepath.Join(t.TempDir(), "hooked")
+	writeChart(t, chart, map[string]string{
+		"Chart.yaml":          "apiVersion: v2\nname: hooked\nversion: 1.0.0\n",
+		"values.yaml":         "message: one\n",
+		"templates/cm.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: main}\ndata: {message: {{ .Values.message | quote }}}\n",
+		"templates/hook.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hook\n  annotations: {helm.sh/hook: post-install,post-upgrade, helm.sh/hook-delete-policy: before-hook-creation}\ndata: {message: {{ .Values.message | quote }}}\n",
+	})
+	for _, cli := range []string{"helm4", "helm3"} {
+		t.Run(cli, func(t *testing.T) {
+			t.Parallel()
+			ns := namespaceFor(t)
+			hookrunner(t, nil, "install", "rec", chart, "-n", ns, "--create-namespace").must(t)
+			hookrunner(t, nil, "install", "rec", chart, "-n", ns, "--set", "message=two").must(t)
+			if all := helmCLI(t, cli, "get", "all", "rec", "-n", ns); !strings.Contains(all, "REVISION: 2") || !strings.Contains(all, "message: two") || !strings.Contains(all, "name: hook") {
+				t.Errorf("%s get all:\n%s", cli, all)
+			}
+			if h := helmHistory(t, ns, "rec"); len(h) != 2 || h[0] != "superseded" || h[1] != "deployed" {
+				t.Errorf("history %v, want superseded, deployed", h)
+			}
+			if out := helmCLI(t, cli, "history", "rec", "-n", ns); !strings.Contains(out, "superseded") || !strings.Contains(out, "Upgrade complete") {
+				t.Errorf("%s history:\n%s", cli, out)
+			}
+			upgrade := []string{"upgrade", "rec", chart, "-n", ns, "--reuse-values", "--set", "message=three", "--wait"}
+			if cli == "helm4" {
+				// Server-side apply as manager helm, over fields manager
+				// hookrunner set: a conflict between managers, as the README says.
+				upgrade = append(upgrade, "--force-conflicts")
+			}
+			helmCLI(t, cli, upgrade...)
+			helmCLI(t, cli, "rollback", "rec", "1", "-n", ns, "--wait")
+			if status, rev := helmStatus(t, ns, "rec"); status != "deployed" || rev != "4" {
+				t.Errorf("after %s upgrade and rollback: %s revision %s, want deployed 4", cli, status, rev)
+			}
+			cm, err := client(t).CoreV1().ConfigMaps(ns).Get(context.Background(), "main", metav1.GetOptions{})
+			if err != nil || cm.Data["message"] != "one" {
+				t.Errorf("after the rollback to 1: %v %v", cm.Data, err)
+			}
+			// hookrunner reads what helm wrote and brings it back to its config.
+			r := hookrunner(t, nil, "install", "rec", chart, "-n", ns, "--set", "message=two", "--force-conflicts").must(t)
+			if r.result.Action != runner.ActionUpgrade || r.result.Release.Revision != 5 {
+				t.Errorf("hookrunner after %s: %s to revision %d, want upgrade to 5", cli, r.result.Action, r.result.Release.Revision)
+			}
+		})
+	}
+}
