@@ -211,9 +211,12 @@ func (r *run) installPlan(spec PlanSpec) error {
 			return m.run.installValidated(m.spec, &m.st)
 		})
 	})
+	if err != nil {
+		return err // runPlan set the action of the release that failed
+	}
 	r.result.Action = planAction(members)
-	if err != nil || len(outputs) == 0 {
-		return err
+	if len(outputs) == 0 {
+		return nil
 	}
 	return r.step("outputs", ExitAction, func() error {
 		return r.retryTransient("outputs", func() error { return r.renderPlanOutputs(outputs, members) })
