@@ -200,7 +200,29 @@ func Load(s Source) (*Loaded, error) {
 	if err := ch.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: chart %s: %v", ErrUnavailable, displayRef(s), err)
 	}
+	if missing := missingDependencies(ch); len(missing) > 0 {
+		return nil, fmt.Errorf("%w: chart %s: dependencies in Chart.yaml missing from charts/: %s (run helm dependency build)", ErrUnavailable, displayRef(s), strings.Join(missing, ", "))
+	}
 	return &Loaded{Chart: ch, Digest: digest}, nil
+}
+
+// missingDependencies are the dependencies Chart.yaml lists that charts/
+// does not hold, matched by name as helm install and upgrade do
+// (action.CheckDependencies): helm refuses such a chart even when the
+// missing ones are disabled, and so does hookrunner, rather than fail later
+// on a template that reads their values.
+func missingDependencies(ch *chartv2.Chart) []string {
+	have := map[string]bool{}
+	for _, d := range ch.Dependencies() {
+		have[d.Name()] = true
+	}
+	var missing []string
+	for _, d := range ch.Metadata.Dependencies {
+		if d != nil && !have[d.Name] {
+			missing = append(missing, d.Name)
+		}
+	}
+	return missing
 }
 
 // maxArchive bounds a chart archive read into memory (Helm's own loader

@@ -100,6 +100,7 @@ func TestLoadRefuses(t *testing.T) {
 		"untrusted-tls":  {src: chart.Source{Ref: files.URL + "/webapp-1.2.3.tgz", Username: files.Username, Password: files.Password}, wantErr: chart.ErrUnavailable, msg: "certificate"},
 		"unreachable":    {src: chart.Source{Ref: "https://127.0.0.1:1/x.tgz"}, wantErr: chart.ErrUnavailable, msg: "connection refused"},
 		"missing-ca":     {src: chart.Source{Ref: "https://127.0.0.1:1/x.tgz", CAFile: "/no/ca.pem"}, wantErr: chart.ErrInvalidSource, msg: "--ca-file /no/ca.pem"},
+		"missing-deps":   {src: chart.Source{Ref: "testdata/missing-dep"}, wantErr: chart.ErrUnavailable, msg: "dependencies in Chart.yaml missing from charts/: absent, gone"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
