@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
+
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"sigs.k8s.io/yaml"
 )
 
@@ -45,16 +47,33 @@ type corpusTool struct {
 	argv func(op, chart, ns string, c corpusChart) []string
 }
 
-// corpusChart is a chart of the corpus and its values files.
+// corpusChart is a chart of the corpus and its values files. off, when
+// set, is a values file disabling the dependencies the corpus lacks (see
+// trimMissing), given after values.
 type corpusChart struct {
-	name, dir, values, upgrade string
+	name, dir, values, upgrade, off string
+}
+
+// valueFiles are the -f flags of an install (with the upgrade values when
+// upgrade is set).
+func (c corpusChart) valueFiles(upgrade bool) []string {
+	args := []string{"-f", c.values}
+	if c.off != "" {
+		args = append(args, "-f", c.off)
+	}
+	if upgrade {
+		args = append(args, "-f", c.upgrade)
+	}
+	return args
 }
 
 // corpusResult is what was measured for one chart: tool → op → samples,
-// or why the chart was skipped.
+// or why the chart was skipped; without lists the dependencies measured
+// without because the corpus lacks them.
 type corpusResult struct {
 	chart   string
 	skipped string
+	without []string
 	samples map[string]map[string][]sample
 }
 
@@ -73,21 +92,21 @@ func corpusDir(root string) string {
 func (e *env) corpusTools() []corpusTool {
 	return []corpusTool{
 		{name: "hookrunner", argv: func(op, name, ns string, c corpusChart) []string {
-			base := []string{e.hookrunner, "install", name, c.dir, "-n", ns, "--create-namespace", "--timeout", "10m", "--log-format", "json", "-f", c.values}
+			base := []string{e.hookrunner, "install", name, c.dir, "-n", ns, "--create-namespace", "--timeout", "10m", "--log-format", "json"}
 			switch op {
 			case opInstall, opNoop:
-				return base
+				return append(base, c.valueFiles(false)...)
 			case opUpgrade:
-				return append(base, "-f", c.upgrade)
+				return append(base, c.valueFiles(true)...)
 			}
 			return []string{e.hookrunner, "uninstall", name, "-n", ns, "--timeout", "10m", "--log-format", "json"}
 		}},
 		{name: "helm", argv: func(op, name, ns string, c corpusChart) []string {
 			switch op {
 			case opInstall:
-				return []string{e.helm, "install", name, c.dir, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m", "-f", c.values}
+				return append([]string{e.helm, "install", name, c.dir, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m"}, c.valueFiles(false)...)
 			case opUpgrade:
-				return []string{e.helm, "upgrade", name, c.dir, "-n", ns, "--wait=watcher", "--timeout", "10m", "-f", c.values, "-f", c.upgrade}
+				return append([]string{e.helm, "upgrade", name, c.dir, "-n", ns, "--wait=watcher", "--timeout", "10m"}, c.valueFiles(true)...)
 			case opUninstall:
 				return []string{e.helm, "uninstall", name, "-n", ns, "--wait", "--timeout", "10m"}
 			}
@@ -95,7 +114,7 @@ func (e *env) corpusTools() []corpusTool {
 		}},
 		{name: "helm --qps 100", argv: func(op, name, ns string, c corpusChart) []string {
 			if op == opInstall {
-				return []string{e.helm, "install", name, c.dir, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m", "-f", c.values, "--qps", "100", "--burst-limit", "200"}
+				return append([]string{e.helm, "install", name, c.dir, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m", "--qps", "100", "--burst-limit", "200"}, c.valueFiles(false)...)
 			}
 			if op == opUninstall {
 				return []string{e.helm, "uninstall", name, "-n", ns, "--wait", "--timeout", "10m"} // cleanup, not reported
@@ -124,9 +143,17 @@ func (e *env) benchCorpus(root string) ([]corpusResult, error) {
 	var out []corpusResult
 	tools := e.corpusTools()
 	seq := 0
-	for _, name := range corpusCharts {
+	for _, name := range strings.Split(*corpusOnly, ",") {
 		c := corpusChart{name: name, dir: filepath.Join(dir, name), values: filepath.Join(dir, name+".values.yaml"), upgrade: filepath.Join(dir, name+".upgrade.yaml")}
 		res := corpusResult{chart: name, samples: map[string]map[string][]sample{}}
+		trimmed, without, err := trimMissing(c)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if len(without) > 0 {
+			c, res.without = trimmed, without
+			fmt.Fprintf(os.Stderr, "bench: %s measured without %s: not vendored in the corpus\n", name, strings.Join(without, ", "))
+		}
 		if _, err := e.render(c, "rc-probe"); err != nil {
 			res.skipped = err.Error()
 			fmt.Fprintf(os.Stderr, "bench: %s skipped: %s\n", name, res.skipped)
@@ -175,7 +202,7 @@ func (e *env) benchCorpus(root string) ([]corpusResult, error) {
 // render is the chart's manifests and hooks for namespace ns, as
 // hookrunner (and helm template) render them.
 func (e *env) render(c corpusChart, ns string) ([]byte, error) {
-	cmd := exec.Command(e.hookrunner, "render", c.name, c.dir, "-n", ns, "-f", c.values)
+	cmd := exec.Command(e.hookrunner, append([]string{"render", c.name, c.dir, "-n", ns}, c.valueFiles(false)...)...)
 	cmd.Env = []string{"HOME=" + workDir, "HOOKRUNNER_CACHE_DIR=" + filepath.Join(workDir, "cache")}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -200,7 +227,8 @@ func lastReason(stderr string) string {
 }
 
 // cleanCorpus deletes what a round left: the cluster-scoped objects of the
-// rendered chart (CRDs included, which helm keeps), then the namespace.
+// rendered chart (CRDs included, which helm keeps) and those it puts in
+// other namespaces, then the namespace.
 func (e *env) cleanCorpus(rendered []byte, ns string) error {
 	dc, err := discovery.NewDiscoveryClientForConfig(e.c.RESTConfig())
 	if err != nil {
@@ -220,10 +248,19 @@ func (e *env) cleanCorpus(rendered []byte, ns string) error {
 		}
 		gvk := schema.FromAPIVersionAndKind(obj.GetAPIVersion(), obj.GetKind())
 		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		if err != nil || m.Scope.Name() != "root" {
+		if err != nil {
 			continue
 		}
-		if err := dyn.Resource(m.Resource).Delete(ctx, obj.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		var res dynamic.ResourceInterface = dyn.Resource(m.Resource)
+		if m.Scope.Name() != "root" {
+			// Objects the chart puts in other namespaces (kube-system)
+			// outlive the release namespace: the limit program leaves them.
+			if obj.GetNamespace() == "" || obj.GetNamespace() == ns {
+				continue
+			}
+			res = dyn.Resource(m.Resource).Namespace(obj.GetNamespace())
+		}
+		if err := res.Delete(ctx, obj.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete %s %s: %w", obj.GetKind(), obj.GetName(), err)
 		}
 		if obj.GetKind() == "CustomResourceDefinition" {
@@ -283,6 +320,11 @@ func writeCorpus(b *strings.Builder, corpus []corpusResult) []target {
 	for _, res := range skipped {
 		fmt.Fprintf(b, "\n%s was not measured: %s.\n", res.chart, res.skipped)
 	}
+	for _, res := range corpus {
+		if len(res.without) > 0 {
+			fmt.Fprintf(b, "\n%s was measured without its dependencies %s: the corpus does not vendor them (MANIFEST.md says it does), and helm refuses a chart whose Chart.yaml lists dependencies missing from charts/. The bench installs a copy of the chart (in its work directory, not the repository) with those entries dropped from Chart.yaml and their conditions set to false.\n", res.chart, strings.Join(res.without, ", "))
+		}
+	}
 	b.WriteString("\n### Real charts: ratios (medians, same run)\n\n| chart | hookrunner / helm install | hookrunner / helm --qps 100 install | hookrunner / limit | hookrunner / helm upgrade | hookrunner / helm uninstall | hookrunner / helm install peak RSS |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	var targets []target
 	var sumHR, sumHelm float64
@@ -312,4 +354,84 @@ func writeCorpus(b *strings.Builder, corpus []corpusResult) []target {
 		targets = append([]target{{"real charts summed: hookrunner / helm first-install time", sumHR / sumHelm, 0.6, "%.2f"}}, targets...)
 	}
 	return targets
+}
+
+// trimMissing returns the chart unchanged when charts/ holds every
+// dependency its Chart.yaml lists. Otherwise it copies the chart into the
+// work directory without those entries in Chart.yaml, writes a values file
+// setting their conditions false, and returns that copy and the names
+// dropped.
+func trimMissing(c corpusChart) (corpusChart, []string, error) {
+	ch, err := loader.LoadDir(c.dir)
+	if err != nil {
+		return c, nil, err
+	}
+	have := map[string]bool{}
+	for _, d := range ch.Dependencies() {
+		have[d.Name()] = true
+	}
+	var missing []string
+	off := map[string]any{}
+	for _, d := range ch.Metadata.Dependencies {
+		if have[d.Name] {
+			continue
+		}
+		missing = append(missing, d.Name)
+		for _, cond := range strings.Split(d.Condition, ",") {
+			if cond = strings.TrimSpace(cond); cond != "" {
+				setPath(off, strings.Split(cond, "."), false)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return c, nil, nil
+	}
+	dst := filepath.Join(workDir, "corpus", c.name)
+	if err := os.RemoveAll(dst); err != nil {
+		return c, nil, err
+	}
+	if err := os.CopyFS(dst, os.DirFS(c.dir)); err != nil {
+		return c, nil, err
+	}
+	raw, err := os.ReadFile(filepath.Join(c.dir, "Chart.yaml"))
+	if err != nil {
+		return c, nil, err
+	}
+	var meta map[string]any
+	if err := yaml.Unmarshal(raw, &meta); err != nil {
+		return c, nil, err
+	}
+	var kept []any
+	for _, d := range meta["dependencies"].([]any) {
+		if name, _ := d.(map[string]any)["name"].(string); have[name] {
+			kept = append(kept, d)
+		}
+	}
+	meta["dependencies"] = kept
+	if err := writeYAML(filepath.Join(dst, "Chart.yaml"), meta); err != nil {
+		return c, nil, err
+	}
+	c.dir, c.off = dst, filepath.Join(workDir, "corpus", c.name+".off.yaml")
+	return c, missing, writeYAML(c.off, off)
+}
+
+// setPath sets m[path[0]][path[1]]… to v, making the maps on the way.
+func setPath(m map[string]any, path []string, v any) {
+	for _, k := range path[:len(path)-1] {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[k] = next
+		}
+		m = next
+	}
+	m[path[len(path)-1]] = v
+}
+
+func writeYAML(path string, v any) error {
+	data, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
 }
