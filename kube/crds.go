@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -82,8 +83,7 @@ type CRDOptions struct {
 // map.
 func (c *Config) ApplyCRDs(ctx context.Context, crds []*unstructured.Unstructured, o CRDOptions) (CRDReport, error) {
 	var report CRDReport
-	policy, force := o.Policy, o.Force
-	if policy == CRDSkip || len(crds) == 0 {
+	if o.Policy == CRDSkip || len(crds) == 0 {
 		return report, nil
 	}
 	rc, err := c.getter.ToRESTConfig()
@@ -95,98 +95,156 @@ func (c *Config) ApplyCRDs(ctx context.Context, crds []*unstructured.Unstructure
 		return report, err
 	}
 	client := dyn.Resource(crdGVR)
+	// Each CRD is read and applied on its own, all at once: a large CRD
+	// costs the API server a few hundred milliseconds to store, and a
+	// chart's CRDs (kube-prometheus-stack has ten) do not depend on each
+	// other. The report and the error keep the chart's order.
+	outcomes := make([]crdOutcome, len(crds))
+	errs := make([]error, len(crds))
+	var g errgroup.Group
+	g.SetLimit(crdWorkers)
+	for i, crd := range crds {
+		g.Go(func() error {
+			outcomes[i], errs[i] = applyCRD(ctx, client, crd, o)
+			return nil
+		})
+	}
+	_ = g.Wait()
 	var pending []string
-	for _, crd := range crds {
-		name := crd.GetName()
-		data, err := json.Marshal(crd.Object)
-		if err != nil {
-			return report, err
-		}
-		apply := func(dryRun bool, force bool) (*unstructured.Unstructured, error) {
-			opts := metav1.PatchOptions{FieldManager: FieldManager, Force: &force}
-			if dryRun {
-				opts.DryRun = []string{metav1.DryRunAll}
-			}
-			out, err := client.Patch(ctx, name, types.ApplyPatchType, data, opts)
-			if apierrors.IsConflict(err) {
-				return nil, fmt.Errorf("%w: CRD %s: fields the chart sets are owned by another manager (pass --force-conflicts to take them): %v", ErrCRD, name, err)
-			}
-			return out, err
-		}
-		// changes says whether applying the chart's CRD would change the
-		// live one: a dry run bumps the generation when the spec changes.
-		changes := func(live *unstructured.Unstructured) (bool, error) {
-			out, err := apply(true, true)
-			if apierrors.IsForbidden(err) {
-				// Credentials that may create CRDs but not patch them
-				// cannot even dry-run; compare the chart's fields instead.
-				return !Subset(crd.Object["spec"], live.Object["spec"]), nil
-			}
-			if err != nil {
-				return false, err
-			}
-			return out.GetGeneration() != live.GetGeneration(), nil
-		}
-		live, err := client.Get(ctx, name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err) && o.DryRun:
+	for i, out := range outcomes {
+		name := crds[i].GetName()
+		switch out {
+		case crdCreated:
 			report.Created = append(report.Created, name)
-			continue
-		case apierrors.IsNotFound(err):
-			if _, err := apply(false, true); err != nil {
-				return report, fmt.Errorf("create CRD %s: %w", name, err)
-			}
-			report.Created = append(report.Created, name)
+		case crdUpdated:
+			report.Updated = append(report.Updated, name)
+		case crdSkipped:
+			report.Skipped = append(report.Skipped, name)
+		}
+		if (out == crdCreated || out == crdUpdated) && !o.DryRun {
 			pending = append(pending, name)
-			continue
-		case err != nil:
-			return report, fmt.Errorf("read CRD %s: %w", name, err)
-		}
-		switch policy {
-		case CRDCreate:
-			if !o.Compare {
-				continue
-			}
-			changed, err := changes(live)
-			if err != nil {
-				return report, fmt.Errorf("compare CRD %s: %w", name, err)
-			}
-			if changed {
-				report.Skipped = append(report.Skipped, name)
-			}
-		case CRDCreateReplace:
-			if err := keepsStoredVersions(crd, live); err != nil {
-				return report, err
-			}
-			if o.DryRun {
-				changed, err := changes(live)
-				if err != nil {
-					return report, fmt.Errorf("compare CRD %s: %w", name, err)
-				}
-				if changed {
-					report.Updated = append(report.Updated, name)
-				}
-				continue
-			}
-			out, err := apply(false, force)
-			if err != nil {
-				return report, fmt.Errorf("update CRD %s: %w", name, err)
-			}
-			if out.GetGeneration() != live.GetGeneration() {
-				report.Updated = append(report.Updated, name)
-				pending = append(pending, name)
-			}
 		}
 	}
-	for _, name := range pending {
-		if err := waitEstablished(ctx, client, name); err != nil {
-			return report, err
+	err = errors.Join(errs...)
+	if err == nil {
+		// Every CRD written is awaited, each by its own watch.
+		waits := make([]error, len(pending))
+		for i, name := range pending {
+			g.Go(func() error {
+				waits[i] = waitEstablished(ctx, client, name)
+				return nil
+			})
 		}
+		_ = g.Wait()
+		err = errors.Join(waits...)
 	}
-	if len(report.Created)+len(report.Updated) > 0 {
+	if len(pending) > 0 {
 		c.refreshDiscovery()
 	}
-	return report, nil
+	return report, firstError(err)
+}
+
+// crdWorkers bounds the CRDs read and applied at once.
+const crdWorkers = 16
+
+// crdOutcome is what applyCRD did (or, in a dry run, would do) to one CRD.
+type crdOutcome int
+
+const (
+	crdUnchanged crdOutcome = iota
+	crdCreated
+	crdUpdated
+	crdSkipped // policy create: the chart would change it
+)
+
+// applyCRD brings one CRD to the policy (see ApplyCRDs).
+func applyCRD(ctx context.Context, client dynamic.NamespaceableResourceInterface, crd *unstructured.Unstructured, o CRDOptions) (crdOutcome, error) {
+	name := crd.GetName()
+	data, err := json.Marshal(crd.Object)
+	if err != nil {
+		return crdUnchanged, err
+	}
+	apply := func(dryRun bool, force bool) (*unstructured.Unstructured, error) {
+		opts := metav1.PatchOptions{FieldManager: FieldManager, Force: &force}
+		if dryRun {
+			opts.DryRun = []string{metav1.DryRunAll}
+		}
+		out, err := client.Patch(ctx, name, types.ApplyPatchType, data, opts)
+		if apierrors.IsConflict(err) {
+			return nil, fmt.Errorf("%w: CRD %s: fields the chart sets are owned by another manager (pass --force-conflicts to take them): %v", ErrCRD, name, err)
+		}
+		return out, err
+	}
+	// changes says whether applying the chart's CRD would change the live
+	// one: a dry run bumps the generation when the spec changes.
+	changes := func(live *unstructured.Unstructured) (bool, error) {
+		out, err := apply(true, true)
+		if apierrors.IsForbidden(err) {
+			// Credentials that may create CRDs but not patch them cannot
+			// even dry-run; compare the chart's fields instead.
+			return !Subset(crd.Object["spec"], live.Object["spec"]), nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return out.GetGeneration() != live.GetGeneration(), nil
+	}
+	live, err := client.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err) && o.DryRun:
+		return crdCreated, nil
+	case apierrors.IsNotFound(err):
+		if _, err := apply(false, true); err != nil {
+			return crdUnchanged, fmt.Errorf("create CRD %s: %w", name, err)
+		}
+		return crdCreated, nil
+	case err != nil:
+		return crdUnchanged, fmt.Errorf("read CRD %s: %w", name, err)
+	}
+	switch o.Policy {
+	case CRDCreate:
+		if !o.Compare {
+			return crdUnchanged, nil
+		}
+		changed, err := changes(live)
+		if err != nil {
+			return crdUnchanged, fmt.Errorf("compare CRD %s: %w", name, err)
+		}
+		if changed {
+			return crdSkipped, nil
+		}
+	case CRDCreateReplace:
+		if err := keepsStoredVersions(crd, live); err != nil {
+			return crdUnchanged, err
+		}
+		if o.DryRun {
+			changed, err := changes(live)
+			if err != nil {
+				return crdUnchanged, fmt.Errorf("compare CRD %s: %w", name, err)
+			}
+			if changed {
+				return crdUpdated, nil
+			}
+			return crdUnchanged, nil
+		}
+		out, err := apply(false, o.Force)
+		if err != nil {
+			return crdUnchanged, fmt.Errorf("update CRD %s: %w", name, err)
+		}
+		if out.GetGeneration() != live.GetGeneration() {
+			return crdUpdated, nil
+		}
+	}
+	return crdUnchanged, nil
+}
+
+// firstError is the first of a joined error (the chart's order), so that
+// a failure stays one line; nil stays nil.
+func firstError(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 0 {
+		return j.Unwrap()[0]
+	}
+	return err
 }
 
 // keepsStoredVersions refuses a CRD that no longer serves a version the

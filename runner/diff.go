@@ -99,7 +99,7 @@ func Diff(ctx context.Context, spec InstallSpec, asJSON bool, o IO) error {
 	}
 	if st.plan.kind != planNone {
 		if err := r.step("render", ExitAction, func() error {
-			rel, err := dryRun(r.ctx, st.cfg, spec.Release, spec.Namespace, st.loaded.Chart, st.vals, st.post, true, st.plan.current != nil)
+			rel, err := dryRun(r.ctx, st.cfg, spec.Release, spec.Namespace, st.loaded.Chart, st.vals, st.post, dryRunOptions{server: true, upgrade: st.plan.current != nil})
 			if err != nil {
 				return err
 			}

@@ -193,18 +193,28 @@ func releaseInfo(rel *release.Release) ReleaseInfo {
 	return info
 }
 
-// dryRun renders the release as an install (upgrade: as the upgrade of an
-// existing release) would, applying nothing: server (lookup and
-// capabilities from the cluster of cfg) or client-only, as helm template.
-func dryRun(ctx context.Context, cfg *action.Configuration, name, namespace string, ch *chartv2.Chart, vals map[string]any, post *postrender.Chain, server, upgrade bool) (*release.Release, error) {
+// dryRunOptions say how dryRun renders.
+type dryRunOptions struct {
+	// server takes lookup and capabilities from the cluster of cfg;
+	// otherwise rendering is client-only, as helm template.
+	server bool
+	// upgrade renders as the upgrade of an existing release would, which
+	// also skips the check for resources that already exist.
+	upgrade bool
+	// includeCRDs puts the chart's crds/ files first in the manifest, as
+	// helm template --include-crds.
+	includeCRDs bool
+}
+
+// dryRun renders the release as an install (or upgrade) would, applying
+// nothing.
+func dryRun(ctx context.Context, cfg *action.Configuration, name, namespace string, ch *chartv2.Chart, vals map[string]any, post *postrender.Chain, o dryRunOptions) (*release.Release, error) {
 	in := action.NewInstall(cfg)
 	in.DryRunStrategy = action.DryRunClient
-	if server {
+	if o.server {
 		in.DryRunStrategy = action.DryRunServer
 	}
-	// An installed release renders as its upgrade would, which also skips
-	// the check for resources that already exist.
-	in.IsUpgrade = upgrade
+	in.IsUpgrade, in.IncludeCRDs = o.upgrade, o.includeCRDs
 	in.ReleaseName = name
 	in.Namespace = namespace
 	in.Replace = true // never check the name, as helm template does not

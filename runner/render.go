@@ -34,6 +34,9 @@ type RenderSpec struct {
 	// Plan renders every release of this plan file, in the order of
 	// their needs, instead of one chart.
 	Plan string
+	// IncludeCRDs puts the chart's crds/ files (of enabled subcharts too)
+	// first, as helm template --include-crds.
+	IncludeCRDs bool
 }
 
 // Render writes the chart's manifests to stdout exactly as `helm template`
@@ -182,7 +185,7 @@ func renderOne(ctx context.Context, spec RenderSpec, o IO) (string, error) {
 				return err
 			}
 		}
-		v1, err := dryRun(r.ctx, cfg, spec.Release, spec.Namespace, loaded.Chart, vals, post, kc != nil, upgrade)
+		v1, err := dryRun(r.ctx, cfg, spec.Release, spec.Namespace, loaded.Chart, vals, post, dryRunOptions{server: kc != nil, upgrade: upgrade, includeCRDs: spec.IncludeCRDs})
 		if err != nil {
 			return err
 		}

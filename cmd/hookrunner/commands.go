@@ -306,20 +306,22 @@ type RenderFlags struct {
 	Namespace string `short:"n" help:"Release namespace." default:"default" env:"HOOKRUNNER_NAMESPACE"`
 	CacheDir  string `help:"Writable directory for chart downloads." default:"${defaultCacheDir}" env:"HOOKRUNNER_CACHE_DIR"`
 	ClusterFlags
-	Cluster bool   `help:"Take capabilities from the cluster (and let lookup work); implied by --kubeconfig."`
-	Plan    string `help:"Render every release of this release plan, in the order of their needs (CHART comes from each release)." env:"HOOKRUNNER_PLAN"`
+	Cluster     bool   `help:"Take capabilities from the cluster (and let lookup work); implied by --kubeconfig."`
+	Plan        string `help:"Render every release of this release plan, in the order of their needs (CHART comes from each release)." env:"HOOKRUNNER_PLAN"`
+	IncludeCRDs bool   `name:"include-crds" help:"Also print the chart's crds/ files (enabled subcharts' too), first, as helm template --include-crds." env:"HOOKRUNNER_INCLUDE_CRDS"`
 }
 
 func (f RenderFlags) spec() runner.RenderSpec {
 	return runner.RenderSpec{
-		Release:    f.Release,
-		Namespace:  f.Namespace,
-		Chart:      f.source(f.CacheDir),
-		Values:     f.values(),
-		PostRender: f.postRender(),
-		Kube:       f.ClusterFlags.options(),
-		UseCluster: f.Cluster || f.Kubeconfig != "",
-		Plan:       f.Plan,
+		Release:     f.Release,
+		Namespace:   f.Namespace,
+		Chart:       f.source(f.CacheDir),
+		Values:      f.values(),
+		PostRender:  f.postRender(),
+		Kube:        f.ClusterFlags.options(),
+		UseCluster:  f.Cluster || f.Kubeconfig != "",
+		Plan:        f.Plan,
+		IncludeCRDs: f.IncludeCRDs,
 	}
 }
 

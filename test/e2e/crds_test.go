@@ -155,3 +155,47 @@ func TestCRDPolicy(t *testing.T) {
 		t.Errorf("--skip-crds with create-replace: exit %d, %q", r.code, r.result.Reason)
 	}
 }
+
+// A chart's CRDs are applied all at once: every one is created and
+// Established before the custom resources that use them, and the report
+// keeps the chart's order (its crds/ files by name).
+func TestCRDsManyAtOnce(t *testing.T) {
+	ns := createNamespace(t)
+	dyn, err := dynamic.NewForConfig(cluster.Get(t).RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	files := map[string]string{"Chart.yaml": "apiVersion: v2\nname: many\nversion: 1.0.0\n"}
+	var want []string
+	for i := range 6 {
+		kind, plural := fmt.Sprintf("Part%d", i), fmt.Sprintf("parts%d", i)
+		name := plural + ".many.hookrunner.dev"
+		want = append(want, name)
+		t.Cleanup(func() { _ = dyn.Resource(crdGVR).Delete(context.Background(), name, metav1.DeleteOptions{}) })
+		files[fmt.Sprintf("crds/%c-%s.yaml", 'a'+i, plural)] = strings.NewReplacer("gadgets.crds.hookrunner.dev", name, "crds.hookrunner.dev", "many.hookrunner.dev",
+			"kind: Gadget", "kind: "+kind, "plural: gadgets", "plural: "+plural, "singular: gadget", "singular: "+strings.ToLower(kind)).Replace(gadgetCRD("v1:size: {type: integer}"))
+		files[fmt.Sprintf("templates/%s.yaml", plural)] = fmt.Sprintf("apiVersion: many.hookrunner.dev/v1\nkind: %s\nmetadata:\n  name: one\nspec:\n  size: %d\n", kind, i)
+	}
+	dir := filepath.Join(t.TempDir(), "many")
+	writeChart(t, dir, files)
+
+	r := hookrunner(t, nil, "install", "many", dir, "-n", ns, "--timeout", "90s").must(t)
+	if r.result.CRDs == nil {
+		t.Fatal("no CRD report")
+	}
+	if diff := cmp.Diff(kube.CRDReport{Created: want}, *r.result.CRDs); diff != "" {
+		t.Errorf("crds (-want +got):\n%s", diff)
+	}
+	for i := range 6 {
+		gvr := schema.GroupVersionResource{Group: "many.hookrunner.dev", Version: "v1", Resource: fmt.Sprintf("parts%d", i)}
+		obj, err := dyn.Resource(gvr).Namespace(ns).Get(context.Background(), "one", metav1.GetOptions{})
+		if err != nil {
+			t.Errorf("custom resource of %s: %v", gvr.Resource, err)
+			continue
+		}
+		if size, _, _ := unstructured.NestedInt64(obj.Object, "spec", "size"); size != int64(i) {
+			t.Errorf("%s one: size %d, want %d", gvr.Resource, size, i)
+		}
+	}
+}

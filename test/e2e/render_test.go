@@ -27,6 +27,7 @@ func TestRenderEqualsHelmTemplate(t *testing.T) {
 		"webapp-values":    {"web", webapp, "-n", "apps", "--set", "replicaCount=5", "--set-string", "image.tag=3.1", "--set", "service.type=NodePort"},
 		"workloads-hooks":  {"wl", workloads, "--set", "registry=quay.io"},
 		"failing-rendered": {"f", failing, "--set", "auth.password=abcd"},
+		"include-crds":     {"g", gadgetChart(t, "1.0.0", gadgetCRD("v1:size: {type: integer}")), "--include-crds"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {

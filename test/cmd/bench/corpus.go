@@ -199,10 +199,12 @@ func (e *env) benchCorpus(root string) ([]corpusResult, error) {
 	return out, nil
 }
 
-// render is the chart's manifests and hooks for namespace ns, as
-// hookrunner (and helm template) render them.
+// render is the chart's CRDs (crds/ of the chart and its enabled
+// subcharts), manifests and hooks for namespace ns, as hookrunner (and helm
+// template --include-crds) render them: what the limit program applies and
+// what cleanCorpus deletes.
 func (e *env) render(c corpusChart, ns string) ([]byte, error) {
-	cmd := exec.Command(e.hookrunner, append([]string{"render", c.name, c.dir, "-n", ns}, c.valueFiles(false)...)...)
+	cmd := exec.Command(e.hookrunner, append([]string{"render", c.name, c.dir, "-n", ns, "--include-crds"}, c.valueFiles(false)...)...)
 	cmd.Env = []string{"HOME=" + workDir, "HOOKRUNNER_CACHE_DIR=" + filepath.Join(workDir, "cache")}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -297,7 +299,7 @@ func writeCorpus(b *strings.Builder, corpus []corpusResult) []target {
 	fmt.Fprintf(b, "The charts of `../shared/corpus` (see its MANIFEST.md) with their own values for this control plane. Each round installs the chart into a fresh namespace with each tool in turn; between tools the namespace, the chart's cluster-scoped objects and its CRDs are deleted, so every install is a first install. One warm-up round, then %d counted; medians with min–max.\n\n", *corpusRuns)
 	b.WriteString("- hookrunner: `hookrunner install R CHART -n NS --create-namespace -f VALUES` (first install, then the same again: the no-op re-run), the same with `-f UPGRADE` (upgrade), `hookrunner uninstall`.\n")
 	b.WriteString("- helm: `helm install … --wait=watcher`, `helm upgrade … --wait=watcher -f VALUES -f UPGRADE`, `helm uninstall --wait` (helm has no no-op: an upgrade always writes a revision); the install also with `--qps 100 --burst-limit 200`.\n")
-	b.WriteString("- limit: `test/cmd/rawphases` applies the same rendered objects in Helm's phase order (pre-install hooks to completion, CRDs established, every other object at once, readiness by Helm's status watcher, post-install hooks) with no release record.\n\n")
+	b.WriteString("- limit: `test/cmd/rawphases` applies the same rendered objects (the charts' crds/ included) in Helm's phase order (pre-install hooks to completion, CRDs established, every other object at once, readiness by Helm's status watcher, post-install hooks) with no release record.\n\n")
 	b.WriteString("| chart | tool | first install (s) | no-op re-run (s) | upgrade (s) | uninstall (s) | install peak RSS (MB) |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |\n")
 	cell := func(s []sample) string {
 		if len(s) == 0 {
