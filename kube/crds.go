@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 )
@@ -74,6 +75,15 @@ type CRDOptions struct {
 	DryRun bool
 }
 
+// CRD is a CustomResourceDefinition to apply: its name, and its object,
+// which is asked for only when the policy needs it (to create, compare or
+// replace the CRD: an existing one under policy create without Compare is
+// never parsed).
+type CRD struct {
+	Name   string
+	Object func() (*unstructured.Unstructured, error)
+}
+
 // ApplyCRDs brings the chart's CRDs to the policy: missing ones are
 // created; with create-replace existing ones are updated by server-side
 // apply (field manager hookrunner; conflicts forced only with Force); with
@@ -81,7 +91,7 @@ type CRDOptions struct {
 // Compare is set. Every CRD created or updated is Established before it
 // returns, and discovery is refreshed so the release's custom resources
 // map.
-func (c *Config) ApplyCRDs(ctx context.Context, crds []*unstructured.Unstructured, o CRDOptions) (CRDReport, error) {
+func (c *Config) ApplyCRDs(ctx context.Context, crds []CRD, o CRDOptions) (CRDReport, error) {
 	var report CRDReport
 	if o.Policy == CRDSkip || len(crds) == 0 {
 		return report, nil
@@ -91,6 +101,10 @@ func (c *Config) ApplyCRDs(ctx context.Context, crds []*unstructured.Unstructure
 		return report, err
 	}
 	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return report, err
+	}
+	meta, err := metadata.NewForConfig(rc)
 	if err != nil {
 		return report, err
 	}
@@ -105,14 +119,14 @@ func (c *Config) ApplyCRDs(ctx context.Context, crds []*unstructured.Unstructure
 	g.SetLimit(crdWorkers)
 	for i, crd := range crds {
 		g.Go(func() error {
-			outcomes[i], errs[i] = applyCRD(ctx, client, crd, o)
+			outcomes[i], errs[i] = applyCRD(ctx, client, meta.Resource(crdGVR), crd, o)
 			return nil
 		})
 	}
 	_ = g.Wait()
 	var pending []string
 	for i, out := range outcomes {
-		name := crds[i].GetName()
+		name := crds[i].Name
 		switch out {
 		case crdCreated:
 			report.Created = append(report.Created, name)
@@ -157,10 +171,27 @@ const (
 	crdSkipped // policy create: the chart would change it
 )
 
-// applyCRD brings one CRD to the policy (see ApplyCRDs).
-func applyCRD(ctx context.Context, client dynamic.NamespaceableResourceInterface, crd *unstructured.Unstructured, o CRDOptions) (crdOutcome, error) {
-	name := crd.GetName()
-	data, err := json.Marshal(crd.Object)
+// applyCRD brings one CRD to the policy (see ApplyCRDs). Whether it exists
+// (and its generation) is read from its metadata alone; the whole live CRD
+// (hundreds of KiB) is read only to check its stored versions or, where
+// the credentials may not dry-run, to compare its spec.
+func applyCRD(ctx context.Context, client dynamic.NamespaceableResourceInterface, meta metadata.Getter, crd CRD, o CRDOptions) (crdOutcome, error) {
+	name := crd.Name
+	head, err := meta.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err) && o.DryRun:
+		return crdCreated, nil
+	case err != nil && !apierrors.IsNotFound(err):
+		return crdUnchanged, fmt.Errorf("read CRD %s: %w", name, err)
+	case err == nil && o.Policy == CRDCreate && !o.Compare:
+		return crdUnchanged, nil
+	}
+	exists := err == nil
+	obj, err := crd.Object()
+	if err != nil {
+		return crdUnchanged, err
+	}
+	data, err := json.Marshal(obj.Object)
 	if err != nil {
 		return crdUnchanged, err
 	}
@@ -175,38 +206,33 @@ func applyCRD(ctx context.Context, client dynamic.NamespaceableResourceInterface
 		}
 		return out, err
 	}
-	// changes says whether applying the chart's CRD would change the live
-	// one: a dry run bumps the generation when the spec changes.
-	changes := func(live *unstructured.Unstructured) (bool, error) {
-		out, err := apply(true, true)
-		if apierrors.IsForbidden(err) {
-			// Credentials that may create CRDs but not patch them cannot
-			// even dry-run; compare the chart's fields instead.
-			return !Subset(crd.Object["spec"], live.Object["spec"]), nil
-		}
-		if err != nil {
-			return false, err
-		}
-		return out.GetGeneration() != live.GetGeneration(), nil
-	}
-	live, err := client.Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err) && o.DryRun:
-		return crdCreated, nil
-	case apierrors.IsNotFound(err):
+	if !exists {
 		if _, err := apply(false, true); err != nil {
 			return crdUnchanged, fmt.Errorf("create CRD %s: %w", name, err)
 		}
 		return crdCreated, nil
-	case err != nil:
-		return crdUnchanged, fmt.Errorf("read CRD %s: %w", name, err)
+	}
+	// changes says whether applying the chart's CRD would change the live
+	// one: a dry run bumps the generation when the spec changes.
+	changes := func() (bool, error) {
+		out, err := apply(true, true)
+		if apierrors.IsForbidden(err) {
+			// Credentials that may create CRDs but not patch them cannot
+			// even dry-run; compare the chart's fields instead.
+			live, err := client.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			return !Subset(obj.Object["spec"], live.Object["spec"]), nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return out.GetGeneration() != head.GetGeneration(), nil
 	}
 	switch o.Policy {
 	case CRDCreate:
-		if !o.Compare {
-			return crdUnchanged, nil
-		}
-		changed, err := changes(live)
+		changed, err := changes()
 		if err != nil {
 			return crdUnchanged, fmt.Errorf("compare CRD %s: %w", name, err)
 		}
@@ -214,11 +240,15 @@ func applyCRD(ctx context.Context, client dynamic.NamespaceableResourceInterface
 			return crdSkipped, nil
 		}
 	case CRDCreateReplace:
-		if err := keepsStoredVersions(crd, live); err != nil {
+		live, err := client.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return crdUnchanged, fmt.Errorf("read CRD %s: %w", name, err)
+		}
+		if err := keepsStoredVersions(obj, live); err != nil {
 			return crdUnchanged, err
 		}
 		if o.DryRun {
-			changed, err := changes(live)
+			changed, err := changes()
 			if err != nil {
 				return crdUnchanged, fmt.Errorf("compare CRD %s: %w", name, err)
 			}

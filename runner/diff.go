@@ -88,7 +88,7 @@ func Diff(ctx context.Context, spec InstallSpec, asJSON bool, o IO) error {
 			if err != nil {
 				return err
 			}
-			report, err := st.kc.ApplyCRDs(r.ctx, crds, kube.CRDOptions{Policy: policy, Compare: st.plan.kind != planNone, DryRun: true})
+			report, err := st.kc.ApplyCRDs(r.ctx, kubeCRDs(crds), kube.CRDOptions{Policy: policy, Compare: st.plan.kind != planNone, DryRun: true})
 			if !report.Empty() {
 				res.CRDs = &report
 			}

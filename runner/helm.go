@@ -12,6 +12,9 @@ import (
 	helmkube "helm.sh/helm/v4/pkg/kube"
 	ri "helm.sh/helm/v4/pkg/release"
 	release "helm.sh/helm/v4/pkg/release/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/hookrunner/hookrunner/kube"
 	"github.com/hookrunner/hookrunner/runner/postrender"
@@ -33,7 +36,17 @@ func newHelmConfig(getter *kube.Getter, namespace string, log slog.Handler) (*ac
 	if err := cfg.Init(getter, namespace, "secret"); err != nil {
 		return nil, fmt.Errorf("helm configuration: %w", err)
 	}
-	cs, err := cfg.KubernetesClientSet()
+	// Release records travel as protobuf: a Secret's data is then raw
+	// bytes, not base64 inside JSON (argo-cd's record is 0.6 MB, read on
+	// every run and written after every hook).
+	rc, err := getter.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("helm configuration: %w", err)
+	}
+	rc = rest.CopyConfig(rc)
+	rc.ContentType = runtime.ContentTypeProtobuf
+	rc.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("helm configuration: %w", err)
 	}

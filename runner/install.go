@@ -156,7 +156,7 @@ func (r *run) applyCRDs(spec InstallSpec, policy string, st *installState) error
 		return err
 	}
 	compare := st.plan.kind != planNone
-	report, err := st.kc.ApplyCRDs(r.ctx, crds, kube.CRDOptions{Policy: policy, Compare: compare, Force: spec.ForceConflicts})
+	report, err := st.kc.ApplyCRDs(r.ctx, kubeCRDs(crds), kube.CRDOptions{Policy: policy, Compare: compare, Force: spec.ForceConflicts})
 	if !report.Empty() {
 		r.result.CRDs = &report
 		r.log.Info("CRDs", "created", report.Created, "updated", report.Updated, "skipped", report.Skipped)
@@ -165,6 +165,15 @@ func (r *run) applyCRDs(spec InstallSpec, policy string, st *installState) error
 		}
 	}
 	return err
+}
+
+// kubeCRDs hands the chart's CRDs to kube, each parsed only if asked for.
+func kubeCRDs(crds []*chart.CRD) []kube.CRD {
+	out := make([]kube.CRD, len(crds))
+	for i, c := range crds {
+		out[i] = kube.CRD{Name: c.Name, Object: c.Object}
+	}
+	return out
 }
 
 // drift compares the release, at its config, with the live objects, and
