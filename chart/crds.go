@@ -46,7 +46,7 @@ func (c *CRD) Object() (*unstructured.Unstructured, error) {
 		case err != nil:
 			c.err = err
 		case obj == nil || obj.GetName() != c.Name:
-			c.err = fmt.Errorf("%w: chart %s: %s: a CustomResourceDefinition document reads as %q at first sight and otherwise when parsed", ErrUnavailable, c.chart, c.File, c.Name)
+			c.err = fmt.Errorf("%w: chart %s: %s: the CustomResourceDefinition whose header names it %q parses otherwise", ErrUnavailable, c.chart, c.File, c.Name)
 		default:
 			c.obj, c.doc = obj, nil
 		}

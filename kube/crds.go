@@ -104,7 +104,7 @@ func (c *Config) ApplyCRDs(ctx context.Context, crds []CRD, o CRDOptions) (CRDRe
 	if err != nil {
 		return report, err
 	}
-	meta, err := metadata.NewForConfig(rc)
+	heads, err := metadata.NewForConfig(rc)
 	if err != nil {
 		return report, err
 	}
@@ -119,7 +119,7 @@ func (c *Config) ApplyCRDs(ctx context.Context, crds []CRD, o CRDOptions) (CRDRe
 	g.SetLimit(crdWorkers)
 	for i, crd := range crds {
 		g.Go(func() error {
-			outcomes[i], errs[i] = applyCRD(ctx, client, meta.Resource(crdGVR), crd, o)
+			outcomes[i], errs[i] = applyCRD(ctx, client, heads.Resource(crdGVR), crd, o)
 			return nil
 		})
 	}
@@ -175,9 +175,9 @@ const (
 // (and its generation) is read from its metadata alone; the whole live CRD
 // (hundreds of KiB) is read only to check its stored versions or, where
 // the credentials may not dry-run, to compare its spec.
-func applyCRD(ctx context.Context, client dynamic.NamespaceableResourceInterface, meta metadata.Getter, crd CRD, o CRDOptions) (crdOutcome, error) {
+func applyCRD(ctx context.Context, client dynamic.NamespaceableResourceInterface, heads metadata.Getter, crd CRD, o CRDOptions) (crdOutcome, error) {
 	name := crd.Name
-	head, err := meta.Get(ctx, name, metav1.GetOptions{})
+	head, err := heads.Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err) && o.DryRun:
 		return crdCreated, nil

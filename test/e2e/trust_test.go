@@ -22,6 +22,7 @@ import (
 	"github.com/hookrunner/hookrunner/images"
 	"github.com/hookrunner/hookrunner/runner"
 	"github.com/hookrunner/hookrunner/test/chartsrv"
+	"github.com/hookrunner/hookrunner/test/corpus"
 )
 
 // Signed charts install; a chart whose signature does not verify is
@@ -190,15 +191,12 @@ func TestPostRenderPatches(t *testing.T) {
 	}
 }
 
-// corpus returns the directory of the real third-party charts
+// corpusDir returns the directory of the real third-party charts
 // (../shared/corpus beside the repository, or $HOOKRUNNER_CORPUS).
-func corpus(t *testing.T) string {
+func corpusDir(t *testing.T) string {
 	t.Helper()
-	dir, set := os.LookupEnv("HOOKRUNNER_CORPUS")
-	if !set {
-		dir = filepath.Join("..", "..", "..", "shared", "corpus")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.md")); err != nil {
+	dir, set := corpus.Dir(filepath.Join("..", ".."))
+	if err := corpus.Present(dir); err != nil {
 		if set {
 			t.Fatalf("HOOKRUNNER_CORPUS=%s: no chart corpus there: %v", dir, err)
 		}
@@ -213,7 +211,7 @@ func corpus(t *testing.T) string {
 // no drift.
 func TestMirrorOnRealCharts(t *testing.T) {
 	t.Parallel()
-	dir := corpus(t)
+	dir := corpusDir(t)
 	mirror := []string{
 		"--image-registry-rewrite", "docker.io=mirror.example.com/hub",
 		"--image-registry-rewrite", "quay.io=mirror.example.com/quay",
@@ -222,14 +220,22 @@ func TestMirrorOnRealCharts(t *testing.T) {
 		"--image-registry-rewrite", "ecr-public.aws.com=mirror.example.com/ecr",
 		"--image-pull-secret", "mirror-creds",
 	}
-	for _, name := range []string{"podinfo", "ingress-nginx", "argo-cd", "kube-prometheus-stack"} {
+	for _, name := range corpus.Charts {
 		t.Run(name, func(t *testing.T) {
 			ns := "mirror-" + name
-			args := append([]string{name, filepath.Join(dir, name), "-n", ns, "-f", filepath.Join(dir, name+".values.yaml")}, mirror...)
-			// A corpus chart that helm itself cannot render (a dependency
-			// missing from its charts/) is the corpus's defect, not ours.
-			if out, err := helmRun(t, "helm4", "template", name, filepath.Join(dir, name), "-n", ns, "-f", filepath.Join(dir, name+".values.yaml")); err != nil {
-				t.Skipf("the corpus's %s does not render with helm either, so it cannot be checked: %s", name, firstLine(out))
+			// A chart whose dependencies the corpus lacks is checked
+			// without them (a copy in a temporary directory).
+			c, err := corpus.Open(dir, name, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Without) > 0 {
+				t.Logf("%s checked without %s: the corpus does not vendor them", name, strings.Join(c.Without, ", "))
+			}
+			base := append([]string{name, c.Dir, "-n", ns}, c.ValueFiles(false)...)
+			args := append(base, mirror...)
+			if out, err := helmRun(t, "helm4", append([]string{"template"}, base...)...); err != nil {
+				t.Fatalf("the corpus's %s does not render with helm: %s", name, firstLine(out))
 			}
 			rendered := hookrunnerRaw(t, append([]string{"render"}, args...)...)
 			renderedImages := checkMirrored(t, "render", rendered)

@@ -19,16 +19,13 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
 
-	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"github.com/hookrunner/hookrunner/test/corpus"
 	"sigs.k8s.io/yaml"
 )
 
 // The real-chart section: the charts of ../shared/corpus (MANIFEST.md
 // there), each with its own install and upgrade values for this control
 // plane.
-
-// corpusCharts are the corpus charts, in the order they are reported.
-var corpusCharts = []string{"podinfo", "ingress-nginx", "argo-cd", "kube-prometheus-stack"}
 
 // Operations measured on a real chart.
 const (
@@ -44,27 +41,7 @@ var corpusOps = []string{opInstall, opNoop, opUpgrade, opUninstall}
 // argv means the tool has no such operation.
 type corpusTool struct {
 	name string
-	argv func(op, chart, ns string, c corpusChart) []string
-}
-
-// corpusChart is a chart of the corpus and its values files. off, when
-// set, is a values file disabling the dependencies the corpus lacks (see
-// trimMissing), given after values.
-type corpusChart struct {
-	name, dir, values, upgrade, off string
-}
-
-// valueFiles are the -f flags of an install (with the upgrade values when
-// upgrade is set).
-func (c corpusChart) valueFiles(upgrade bool) []string {
-	args := []string{"-f", c.values}
-	if c.off != "" {
-		args = append(args, "-f", c.off)
-	}
-	if upgrade {
-		args = append(args, "-f", c.upgrade)
-	}
-	return args
+	argv func(op, chart, ns string, c corpus.Chart) []string
 }
 
 // corpusResult is what was measured for one chart: tool → op → samples,
@@ -83,45 +60,43 @@ func corpusDir(root string) string {
 	if *corpusF != "" {
 		return *corpusF
 	}
-	if d := os.Getenv("HOOKRUNNER_CORPUS"); d != "" {
-		return d
-	}
-	return filepath.Join(root, "..", "shared", "corpus")
+	dir, _ := corpus.Dir(root)
+	return dir
 }
 
 func (e *env) corpusTools() []corpusTool {
 	return []corpusTool{
-		{name: "hookrunner", argv: func(op, name, ns string, c corpusChart) []string {
-			base := []string{e.hookrunner, "install", name, c.dir, "-n", ns, "--create-namespace", "--timeout", "10m", "--log-format", "json"}
+		{name: "hookrunner", argv: func(op, name, ns string, c corpus.Chart) []string {
+			base := []string{e.hookrunner, "install", name, c.Dir, "-n", ns, "--create-namespace", "--timeout", "10m", "--log-format", "json"}
 			switch op {
 			case opInstall, opNoop:
-				return append(base, c.valueFiles(false)...)
+				return append(base, c.ValueFiles(false)...)
 			case opUpgrade:
-				return append(base, c.valueFiles(true)...)
+				return append(base, c.ValueFiles(true)...)
 			}
 			return []string{e.hookrunner, "uninstall", name, "-n", ns, "--timeout", "10m", "--log-format", "json"}
 		}},
-		{name: "helm", argv: func(op, name, ns string, c corpusChart) []string {
+		{name: "helm", argv: func(op, name, ns string, c corpus.Chart) []string {
 			switch op {
 			case opInstall:
-				return append([]string{e.helm, "install", name, c.dir, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m"}, c.valueFiles(false)...)
+				return append([]string{e.helm, "install", name, c.Dir, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m"}, c.ValueFiles(false)...)
 			case opUpgrade:
-				return append([]string{e.helm, "upgrade", name, c.dir, "-n", ns, "--wait=watcher", "--timeout", "10m"}, c.valueFiles(true)...)
+				return append([]string{e.helm, "upgrade", name, c.Dir, "-n", ns, "--wait=watcher", "--timeout", "10m"}, c.ValueFiles(true)...)
 			case opUninstall:
 				return []string{e.helm, "uninstall", name, "-n", ns, "--wait", "--timeout", "10m"}
 			}
 			return nil // helm has no no-op: an upgrade always writes a revision
 		}},
-		{name: "helm --qps 100", argv: func(op, name, ns string, c corpusChart) []string {
+		{name: "helm --qps 100", argv: func(op, name, ns string, c corpus.Chart) []string {
 			if op == opInstall {
-				return append([]string{e.helm, "install", name, c.dir, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m", "--qps", "100", "--burst-limit", "200"}, c.valueFiles(false)...)
+				return append([]string{e.helm, "install", name, c.Dir, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m", "--qps", "100", "--burst-limit", "200"}, c.ValueFiles(false)...)
 			}
 			if op == opUninstall {
 				return []string{e.helm, "uninstall", name, "-n", ns, "--wait", "--timeout", "10m"} // cleanup, not reported
 			}
 			return nil
 		}},
-		{name: "limit", argv: func(op, name, ns string, c corpusChart) []string {
+		{name: "limit", argv: func(op, name, ns string, c corpus.Chart) []string {
 			if op == opInstall {
 				return []string{e.rawphases, "-f", filepath.Join(workDir, "rendered-"+ns+".yaml"), "-namespace", ns}
 			}
@@ -136,7 +111,7 @@ func (e *env) corpusTools() []corpusTool {
 // first install.
 func (e *env) benchCorpus(root string) ([]corpusResult, error) {
 	dir := corpusDir(root)
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.md")); err != nil {
+	if err := corpus.Present(dir); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: no corpus at %s (set -corpus or HOOKRUNNER_CORPUS): real charts skipped\n", dir)
 		return nil, nil
 	}
@@ -144,15 +119,13 @@ func (e *env) benchCorpus(root string) ([]corpusResult, error) {
 	tools := e.corpusTools()
 	seq := 0
 	for _, name := range strings.Split(*corpusOnly, ",") {
-		c := corpusChart{name: name, dir: filepath.Join(dir, name), values: filepath.Join(dir, name+".values.yaml"), upgrade: filepath.Join(dir, name+".upgrade.yaml")}
 		res := corpusResult{chart: name, samples: map[string]map[string][]sample{}}
-		trimmed, without, err := trimMissing(c)
+		c, err := corpus.Open(dir, name, workDir)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, err
 		}
-		if len(without) > 0 {
-			c, res.without = trimmed, without
-			fmt.Fprintf(os.Stderr, "bench: %s measured without %s: not vendored in the corpus\n", name, strings.Join(without, ", "))
+		if res.without = c.Without; len(c.Without) > 0 {
+			fmt.Fprintf(os.Stderr, "bench: %s measured without %s: not vendored in the corpus\n", name, strings.Join(c.Without, ", "))
 		}
 		if _, err := e.render(c, "rc-probe"); err != nil {
 			res.skipped = err.Error()
@@ -203,8 +176,8 @@ func (e *env) benchCorpus(root string) ([]corpusResult, error) {
 // subcharts), manifests and hooks for namespace ns, as hookrunner (and helm
 // template --include-crds) render them: what the limit program applies and
 // what cleanCorpus deletes.
-func (e *env) render(c corpusChart, ns string) ([]byte, error) {
-	cmd := exec.Command(e.hookrunner, append([]string{"render", c.name, c.dir, "-n", ns, "--include-crds"}, c.valueFiles(false)...)...)
+func (e *env) render(c corpus.Chart, ns string) ([]byte, error) {
+	cmd := exec.Command(e.hookrunner, append([]string{"render", c.Name, c.Dir, "-n", ns, "--include-crds"}, c.ValueFiles(false)...)...)
 	cmd.Env = []string{"HOME=" + workDir, "HOOKRUNNER_CACHE_DIR=" + filepath.Join(workDir, "cache")}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -356,84 +329,4 @@ func writeCorpus(b *strings.Builder, corpus []corpusResult) []target {
 		targets = append([]target{{"real charts summed: hookrunner / helm first-install time", sumHR / sumHelm, 0.6, "%.2f"}}, targets...)
 	}
 	return targets
-}
-
-// trimMissing returns the chart unchanged when charts/ holds every
-// dependency its Chart.yaml lists. Otherwise it copies the chart into the
-// work directory without those entries in Chart.yaml, writes a values file
-// setting their conditions false, and returns that copy and the names
-// dropped.
-func trimMissing(c corpusChart) (corpusChart, []string, error) {
-	ch, err := loader.LoadDir(c.dir)
-	if err != nil {
-		return c, nil, err
-	}
-	have := map[string]bool{}
-	for _, d := range ch.Dependencies() {
-		have[d.Name()] = true
-	}
-	var missing []string
-	off := map[string]any{}
-	for _, d := range ch.Metadata.Dependencies {
-		if have[d.Name] {
-			continue
-		}
-		missing = append(missing, d.Name)
-		for _, cond := range strings.Split(d.Condition, ",") {
-			if cond = strings.TrimSpace(cond); cond != "" {
-				setPath(off, strings.Split(cond, "."), false)
-			}
-		}
-	}
-	if len(missing) == 0 {
-		return c, nil, nil
-	}
-	dst := filepath.Join(workDir, "corpus", c.name)
-	if err := os.RemoveAll(dst); err != nil {
-		return c, nil, err
-	}
-	if err := os.CopyFS(dst, os.DirFS(c.dir)); err != nil {
-		return c, nil, err
-	}
-	raw, err := os.ReadFile(filepath.Join(c.dir, "Chart.yaml"))
-	if err != nil {
-		return c, nil, err
-	}
-	var meta map[string]any
-	if err := yaml.Unmarshal(raw, &meta); err != nil {
-		return c, nil, err
-	}
-	var kept []any
-	for _, d := range meta["dependencies"].([]any) {
-		if name, _ := d.(map[string]any)["name"].(string); have[name] {
-			kept = append(kept, d)
-		}
-	}
-	meta["dependencies"] = kept
-	if err := writeYAML(filepath.Join(dst, "Chart.yaml"), meta); err != nil {
-		return c, nil, err
-	}
-	c.dir, c.off = dst, filepath.Join(workDir, "corpus", c.name+".off.yaml")
-	return c, missing, writeYAML(c.off, off)
-}
-
-// setPath sets m[path[0]][path[1]]… to v, making the maps on the way.
-func setPath(m map[string]any, path []string, v any) {
-	for _, k := range path[:len(path)-1] {
-		next, ok := m[k].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			m[k] = next
-		}
-		m = next
-	}
-	m[path[len(path)-1]] = v
-}
-
-func writeYAML(path string, v any) error {
-	data, err := yaml.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, data, 0o644)
 }

@@ -35,6 +35,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/hookrunner/hookrunner/test/cluster"
+	"github.com/hookrunner/hookrunner/test/corpus"
 )
 
 var (
@@ -47,7 +48,7 @@ var (
 	binF       = flag.String("hookrunner", "", "a hookrunner binary to measure instead of building the work tree's (for before-and-after comparisons)")
 	corpusF    = flag.String("corpus", "", "the real-chart corpus (default $HOOKRUNNER_CORPUS, else ../shared/corpus beside the work tree)")
 	corpusRuns = flag.Int("corpus-runs", 3, "counted rounds per real chart")
-	corpusOnly = flag.String("corpus-charts", strings.Join(corpusCharts, ","), "the corpus charts to measure (a subset: to iterate, not to publish)")
+	corpusOnly = flag.String("corpus-charts", strings.Join(corpus.Charts, ","), "the corpus charts to measure (a subset: to iterate, not to publish)")
 	sectionsF  = flag.String("sections", "latency,bulk,mix,corpus", "what to measure (a subset regenerates only part of the report's data: use it to iterate, not to publish)")
 	workDir    string
 )
