@@ -119,6 +119,43 @@ func (w *readyFilter) WaitWithJobs(resources helmkube.ResourceList, timeout time
 	return w.Waiter.WaitWithJobs(pending, timeout)
 }
 
+// WatchUntilReady is Helm's wait for a hook's resources. Helm's watcher
+// reads only Jobs and Pods there (hookrunner passes it no custom readers):
+// anything else is ready as soon as the watcher sees it. So a resource of
+// another kind that this action has just created is done without a watch
+// (about 10-50 ms each; ingress-nginx's certgen hooks hold five RBAC
+// objects and a ServiceAccount before their Job). Jobs, Pods and anything
+// not written by this action go to Helm's watcher as they are.
+func (w *readyFilter) WatchUntilReady(resources helmkube.ResourceList, timeout time.Duration) error {
+	pending := w.client.hookPending(resources)
+	if len(pending) == 0 {
+		return nil
+	}
+	return w.Waiter.WatchUntilReady(pending, timeout)
+}
+
+// hookKinds are the kinds Helm's hook watcher waits for; it takes every
+// other kind as ready.
+var hookKinds = map[schema.GroupKind]bool{
+	{Group: "batch", Kind: "Job"}: true,
+	{Group: "", Kind: "Pod"}:      true,
+}
+
+// hookPending returns the hook resources Helm's watcher must still see:
+// Jobs, Pods, and whatever this action did not write.
+func (c *HelmClient) hookPending(resources helmkube.ResourceList) helmkube.ResourceList {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var pending helmkube.ResourceList
+	for _, info := range resources {
+		obj, ok := c.written[info]
+		if !ok || obj != info.Object || hookKinds[obj.GetObjectKind().GroupVersionKind().GroupKind()] {
+			pending = append(pending, info)
+		}
+	}
+	return pending
+}
+
 // WaitForDelete skips the watch when a few GETs show every resource gone.
 // Helm deletes a hook's resources before creating it again
 // (before-hook-creation) on every run, and waits for them with a status

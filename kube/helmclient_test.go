@@ -215,3 +215,66 @@ func TestHelmClientWaitForDelete(t *testing.T) {
 		t.Errorf("waiting for the released ConfigMap: %v", err)
 	}
 }
+
+// TestHelmClientHookWait: of a hook's resources this action created, only
+// Jobs and Pods go to Helm's hook watcher (it takes every other kind as
+// ready once seen); resources it did not write always do. A Job still
+// waits until it completes.
+func TestHelmClientHookWait(t *testing.T) {
+	const ns = "helmclient-hooks"
+	cs := setup(t, ns)
+	cfg, err := kube.Load(kube.Options{Kubeconfig: cluster.Get(t).Kubeconfig}, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := kube.NewHelmClient(helmkube.New(cfg.Getter()))
+	hc.Namespace = ns
+	const hooks = `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: hook}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: hook}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: hook}
+spec:
+  template:
+    spec: {restartPolicy: Never, containers: [{name: c, image: busybox}]}
+`
+	build := func() helmkube.ResourceList {
+		list, err := hc.Build(strings.NewReader(hooks), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list
+	}
+	if got, want := names(hc.HookPending(build())), "ServiceAccount/hook ConfigMap/hook Job/hook"; got != want {
+		t.Errorf("before any write, pending %q, want %q", got, want)
+	}
+	written := build()
+	if _, err := hc.Create(written); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(hc.HookPending(written)), "Job/hook"; got != want {
+		t.Errorf("after the write, pending %q, want %q", got, want)
+	}
+	// The Job is still awaited: the wait returns only once it completed
+	// (kwok's node runs its pod).
+	w, err := hc.GetWaiterWithOptions(helmkube.StatusWatcherStrategy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WatchUntilReady(written, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	job, err := cs.BatchV1().Jobs(ns).Get(context.Background(), "hook", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Status.Succeeded < 1 {
+		t.Errorf("WatchUntilReady returned with the Job not complete: %+v", job.Status)
+	}
+}
