@@ -50,7 +50,7 @@ func newHelmConfig(getter *kube.Getter, namespace string, log slog.Handler) (*ac
 	if err != nil {
 		return nil, fmt.Errorf("helm configuration: %w", err)
 	}
-	cfg.Releases.Driver = newReleaseStore(cs.CoreV1().Secrets(namespace))
+	cfg.Releases.Driver = newReleaseStore(cs.CoreV1().Secrets(namespace), slog.New(log))
 	if kc, ok := cfg.KubeClient.(*helmkube.Client); ok {
 		cfg.KubeClient = kube.NewHelmClient(kc)
 	}

@@ -118,6 +118,9 @@ func (r *run) installValidated(spec InstallSpec, st *installState) (err error) {
 				}
 			}
 			first = false
+			// A hook's write may still be on its way; the action's
+			// outcome is not known until it has landed.
+			defer flushReleases(st.cfg)
 			return r.act(spec, st)
 		})
 	}); err != nil {

@@ -32,7 +32,7 @@ import (
 func fixture(t *testing.T) *action.Configuration {
 	t.Helper()
 	cfg := action.NewConfiguration()
-	cfg.Releases = storage.Init(newReleaseStore(fake.NewClientset().CoreV1().Secrets("ns")))
+	cfg.Releases = storage.Init(newReleaseStore(fake.NewClientset().CoreV1().Secrets("ns"), nil))
 	cfg.KubeClient = &kubefake.PrintingKubeClient{Out: io.Discard, LogOutput: io.Discard}
 	cfg.Capabilities = common.DefaultCapabilities
 	return cfg

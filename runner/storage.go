@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"helm.sh/helm/v4/pkg/action"
 	ri "helm.sh/helm/v4/pkg/release"
 	release "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
@@ -42,18 +44,41 @@ var errReleaseTooLarge = errors.New("release too large")
 // record would not fit in a Secret. A record that does not fit even then
 // is refused, with its size, before anything is created. Get and Query
 // decode with the same gzip into a buffer sized once; List and Delete are
-// Helm's own.
+// Helm's own. The writes Helm makes between hook resources go out in the
+// background (see writeBehind); every other call waits for them first.
 type releaseStore struct {
 	*driver.Secrets
-	impl corev1client.SecretInterface
+	impl   corev1client.SecretInterface
+	behind *writeBehind
 }
 
-func newReleaseStore(impl corev1client.SecretInterface) releaseStore {
-	return releaseStore{Secrets: driver.NewSecrets(impl), impl: impl}
+// newReleaseStore stores releases in impl, logging to log what Helm would
+// log of a write it makes in the background (nil: slog's default).
+func newReleaseStore(impl corev1client.SecretInterface, log *slog.Logger) releaseStore {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := releaseStore{Secrets: driver.NewSecrets(impl), impl: impl, behind: newWriteBehind(log)}
+	s.behind.send = s.update // s.update of the store that holds behind
+	return s
+}
+
+// Flush waits until every write queued in the background has been sent.
+func (s releaseStore) Flush() { s.behind.flush() }
+
+// flushReleases waits for the background writes of cfg's release store.
+func flushReleases(cfg *action.Configuration) {
+	if cfg == nil || cfg.Releases == nil {
+		return
+	}
+	if s, ok := cfg.Releases.Driver.(releaseStore); ok {
+		s.Flush()
+	}
 }
 
 // Get reads one revision as Helm's driver does, decoding it faster.
 func (s releaseStore) Get(key string) (ri.Releaser, error) {
+	s.behind.flush()
 	obj, err := s.impl.Get(context.Background(), key, metav1.GetOptions{})
 	if err != nil {
 		if apierrors.IsNotFound(err) {
@@ -79,6 +104,7 @@ func (s releaseStore) Get(key string) (ri.Releaser, error) {
 // argo-cd spent most of its inspect step growing a buffer while
 // gunzipping 5 MB of JSON.
 func (s releaseStore) Query(labels map[string]string) ([]ri.Releaser, error) {
+	s.behind.flush()
 	set := kblabels.Set{}
 	for k, v := range labels {
 		if errs := validation.IsValidLabelValue(v); len(errs) != 0 {
@@ -137,9 +163,27 @@ func decodeRecord(data []byte) (*release.Release, error) {
 	return &rel, nil
 }
 
+// List reads the records a filter keeps, as Helm's driver does.
+func (s releaseStore) List(filter func(ri.Releaser) bool) ([]ri.Releaser, error) {
+	s.behind.flush()
+	return s.Secrets.List(filter)
+}
+
+// Delete removes a stored revision, as Helm's driver does.
+func (s releaseStore) Delete(key string) (ri.Releaser, error) {
+	s.behind.flush()
+	defer s.behind.forget(key)
+	return s.Secrets.Delete(key)
+}
+
 // Create stores a new revision, as Helm's driver does.
 func (s releaseStore) Create(key string, rls ri.Releaser) error {
-	obj, err := s.object(key, rls, "createdAt")
+	s.behind.flush()
+	rel, err := asRelease(rls)
+	if err != nil {
+		return err
+	}
+	obj, err := s.object(key, rel, "createdAt")
 	if err != nil {
 		return err
 	}
@@ -149,30 +193,42 @@ func (s releaseStore) Create(key string, rls ri.Releaser) error {
 		}
 		return fmt.Errorf("create: failed to create: %w", err)
 	}
+	s.behind.wrote(key, rel.Info.Status)
 	return nil
 }
 
-// Update replaces a stored revision, as Helm's driver does.
+// Update replaces a stored revision, as Helm's driver does; a write Helm
+// makes between hook resources goes out in the background.
 func (s releaseStore) Update(key string, rls ri.Releaser) error {
-	obj, err := s.object(key, rls, "modifiedAt")
+	rel, err := asRelease(rls)
+	if err != nil {
+		return err
+	}
+	if s.behind.later(key, rel) {
+		return nil
+	}
+	s.behind.flush()
+	return s.update(key, rel)
+}
+
+func (s releaseStore) update(key string, rel *release.Release) error {
+	obj, err := s.object(key, rel, "modifiedAt")
 	if err != nil {
 		return err
 	}
 	if _, err := s.impl.Update(context.Background(), obj, metav1.UpdateOptions{}); err != nil {
+		s.behind.forget(key)
 		return fmt.Errorf("update: failed to update: %w", err)
 	}
+	s.behind.wrote(key, rel.Info.Status)
 	return nil
 }
 
 // object is the Secret Helm's driver would write for rel: the same name,
 // type, labels (the release's own, then name, owner, status, version and
 // the time label stamp) and data key.
-func (s releaseStore) object(key string, rls ri.Releaser, stamp string) (*corev1.Secret, error) {
-	rel, err := asRelease(rls)
-	if err != nil {
-		return nil, err
-	}
-	if rel == nil {
+func (s releaseStore) object(key string, rel *release.Release, stamp string) (*corev1.Secret, error) {
+	if rel == nil || rel.Info == nil {
 		return nil, errors.New("no release to store")
 	}
 	data, err := encodeRecord(rel)

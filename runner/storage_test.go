@@ -24,7 +24,7 @@ func TestReleaseStoreWritesHelmsRecord(t *testing.T) {
 	}
 	ours, helms := fake.NewClientset().CoreV1().Secrets("ns"), fake.NewClientset().CoreV1().Secrets("ns")
 	const key = "sh.helm.release.v1.app.v3"
-	if err := newReleaseStore(ours).Create(key, rel); err != nil {
+	if err := newReleaseStore(ours, nil).Create(key, rel); err != nil {
 		t.Fatal(err)
 	}
 	if err := driver.NewSecrets(helms).Create(key, rel); err != nil {
@@ -50,33 +50,33 @@ func TestReleaseStoreWritesHelmsRecord(t *testing.T) {
 	}
 	// And the store reads Helm's own record, by key and by query, with
 	// Helm's labels (Get without the system ones, Query with them).
-	mine, err := newReleaseStore(helms).Get(key)
+	mine, err := newReleaseStore(helms, nil).Get(key)
 	if err != nil {
 		t.Fatalf("the store cannot read Helm's record: %v", err)
 	}
 	if r, _ := asRelease(mine); r.Manifest != rel.Manifest || r.Labels["hookrunner.dev/config-hash"] != "abc" || r.Labels["owner"] != "" {
 		t.Errorf("Get of Helm's record: %+v labels %v", r, r.Labels)
 	}
-	found, err := newReleaseStore(helms).Query(map[string]string{"name": "app", "owner": "helm"})
+	found, err := newReleaseStore(helms, nil).Query(map[string]string{"name": "app", "owner": "helm"})
 	if err != nil || len(found) != 1 {
 		t.Fatalf("Query: %v, %d records", err, len(found))
 	}
 	if r, _ := asRelease(found[0]); r.Version != 3 || r.Labels["owner"] != "helm" {
 		t.Errorf("Query of Helm's record: version %d labels %v", r.Version, r.Labels)
 	}
-	if _, err := newReleaseStore(helms).Query(map[string]string{"name": "nope"}); err != driver.ErrReleaseNotFound {
+	if _, err := newReleaseStore(helms, nil).Query(map[string]string{"name": "nope"}); err != driver.ErrReleaseNotFound {
 		t.Errorf("Query of nothing: %v, want ErrReleaseNotFound", err)
 	}
 	// An update keeps the name and stamps modifiedAt, as Helm's does.
 	rel.Info.Status = rcommon.StatusSuperseded
-	if err := newReleaseStore(ours).Update(key, rel); err != nil {
+	if err := newReleaseStore(ours, nil).Update(key, rel); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = ours.Get(context.Background(), key, metav1.GetOptions{})
 	if got.Labels["status"] != "superseded" || got.Labels["modifiedAt"] == "" {
 		t.Errorf("labels after update %v", got.Labels)
 	}
-	if err := newReleaseStore(ours).Create(key, rel); err != driver.ErrReleaseExists {
+	if err := newReleaseStore(ours, nil).Create(key, rel); err != driver.ErrReleaseExists {
 		t.Errorf("create over an existing record: %v, want ErrReleaseExists", err)
 	}
 }

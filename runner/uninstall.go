@@ -84,6 +84,8 @@ func (r *run) uninstall(spec UninstallSpec) error {
 		}
 		err = r.retryTransient("act", func() error {
 			d, _ := r.ctx.Deadline()
+			// A failed pre-delete hook's write is Helm's last.
+			defer flushReleases(cfg)
 			return runUninstall(r.ctx, newUninstall(r.ctx, cfg, spec.Wait, time.Until(d), spec.KeepHistory), spec.Release)
 		})
 		if errors.Is(err, driver.ErrReleaseNotFound) {
