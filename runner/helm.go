@@ -38,12 +38,16 @@ func newHelmConfig(getter *kube.Getter, namespace string, log slog.Handler) (*ac
 	}
 	// Release records travel as protobuf: a Secret's data is then raw
 	// bytes, not base64 inside JSON (argo-cd's record is 0.6 MB, read on
-	// every run and written after every hook).
+	// every run and written after hooks).
 	rc, err := getter.ToRESTConfig()
 	if err != nil {
 		return nil, fmt.Errorf("helm configuration: %w", err)
 	}
 	rc = rest.CopyConfig(rc)
+	// And uncompressed: the record is already gzip (then base64), so the
+	// API server's gzip of a large response (argo-cd's list of records)
+	// cost both ends CPU to save a quarter of the bytes.
+	rc.DisableCompression = true
 	rc.ContentType = runtime.ContentTypeProtobuf
 	rc.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	cs, err := kubernetes.NewForConfig(rc)
