@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
+
+	"github.com/hookrunner/hookrunner/kube/header"
 
 	"helm.sh/helm/v4/pkg/chart/loader/archive"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
@@ -118,80 +119,12 @@ func parseCRD(chart, file string, doc []byte) (*unstructured.Unstructured, error
 }
 
 // crdHeader reads, without parsing the document, the name of a
-// CustomResourceDefinition written in block style: a top-level
-// "kind: CustomResourceDefinition" line and a top-level "metadata:" block
-// whose first-level "name:" is a plain or simply quoted scalar. Anything
-// else (JSON, flow style, anchors, tags, a key twice) is not ok, and the
-// document is parsed instead.
+// CustomResourceDefinition written in block style (see header.Read).
+// Anything else is not ok, and the document is parsed instead.
 func crdHeader(doc []byte) (string, bool) {
-	var (
-		kind, name          string
-		kinds, names, metas int
-		inMeta              bool
-		indent              = -1
-	)
-	for line := range strings.Lines(string(doc)) {
-		line = strings.TrimRight(line, "\r\n")
-		trimmed := strings.TrimLeft(line, " ")
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") || line == "---" {
-			continue
-		}
-		if strings.ContainsRune(line, '\t') {
-			return "", false
-		}
-		depth := len(line) - len(trimmed)
-		if depth == 0 {
-			inMeta = false
-			key, value, ok := strings.Cut(line, ":")
-			if !ok || strings.ContainsAny(key, "{}[]&*!|>\"'? ") {
-				return "", false
-			}
-			value = strings.TrimSpace(value)
-			switch key {
-			case "kind":
-				kind, kinds = value, kinds+1
-			case "metadata":
-				if value != "" {
-					return "", false
-				}
-				inMeta, metas = true, metas+1
-			}
-			continue
-		}
-		if !inMeta {
-			continue
-		}
-		if indent < 0 {
-			indent = depth
-		}
-		if depth != indent || !strings.HasPrefix(trimmed, "name:") {
-			continue
-		}
-		value, ok := scalar(strings.TrimSpace(strings.TrimPrefix(trimmed, "name:")))
-		if !ok {
-			return "", false
-		}
-		name, names = value, names+1
-	}
-	if kind != "CustomResourceDefinition" || kinds != 1 || metas != 1 || names != 1 || name == "" {
+	h, ok := header.Read(doc)
+	if !ok || h.Kind != "CustomResourceDefinition" {
 		return "", false
 	}
-	return name, true
-}
-
-// scalar is the value of a plain or simply quoted YAML scalar that may be
-// a Kubernetes name; ok is false for anything a line alone cannot tell.
-func scalar(v string) (string, bool) {
-	if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
-		v = v[1 : len(v)-1]
-	}
-	if v == "" {
-		return "", false
-	}
-	for _, r := range v {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
-			return "", false
-		}
-	}
-	return v, true
+	return h.Name, true
 }
