@@ -1,14 +1,13 @@
 package chart
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
 
-	"github.com/hookrunner/hookrunner/kube/header"
+	"github.com/hookrunner/hookrunner/kube/yamldoc"
 
 	"helm.sh/helm/v4/pkg/chart/loader/archive"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
@@ -75,15 +74,11 @@ func (l *Loaded) CRDs(vals map[string]any) ([]*CRD, error) {
 	}
 	var out []*CRD
 	for _, f := range copied.CRDObjects() {
-		r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(f.File.Data)))
-		for {
-			doc, err := r.Read()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return nil, fmt.Errorf("%w: chart %s: %s: %v", ErrUnavailable, l.Chart.Name(), f.Filename, err)
-			}
+		docs, err := yamldoc.Split(f.File.Data)
+		if err != nil {
+			return nil, fmt.Errorf("%w: chart %s: %s: %v", ErrUnavailable, l.Chart.Name(), f.Filename, err)
+		}
+		for _, doc := range docs {
 			if name, ok := crdHeader(doc); ok {
 				out = append(out, &CRD{Name: name, File: f.Filename, chart: l.Chart.Name(), doc: doc})
 				continue
@@ -119,10 +114,10 @@ func parseCRD(chart, file string, doc []byte) (*unstructured.Unstructured, error
 }
 
 // crdHeader reads, without parsing the document, the name of a
-// CustomResourceDefinition written in block style (see header.Read).
+// CustomResourceDefinition written in block style (see yamldoc.ReadHeader).
 // Anything else is not ok, and the document is parsed instead.
 func crdHeader(doc []byte) (string, bool) {
-	h, ok := header.Read(doc)
+	h, ok := yamldoc.ReadHeader(doc)
 	if !ok || h.Kind != "CustomResourceDefinition" {
 		return "", false
 	}

@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -17,7 +16,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/hookrunner/hookrunner/kube/header"
+	"github.com/hookrunner/hookrunner/kube/yamldoc"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"golang.org/x/sync/errgroup"
@@ -114,9 +113,9 @@ func (r IgnoreRule) covers(field string) bool {
 // sets can differ, never those controllers or defaulting own. Objects
 // without a namespace are in namespace when namespaced.
 func (c *Config) DetectDrift(ctx context.Context, manifest, release, namespace string, ignore []IgnoreRule) ([]Drift, error) {
-	docs, err := splitManifest(manifest)
+	docs, err := yamldoc.Split([]byte(manifest))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("parse the release manifest: %w", err)
 	}
 	d := c.discover()
 	if d.err != nil {
@@ -359,45 +358,6 @@ func pointerOrRoot(p string) string {
 	return p
 }
 
-// splitManifest splits a release manifest into its YAML documents,
-// without parsing them: the documents apimachinery's YAMLReader returns,
-// byte for byte, found without copying each line as it does (on argo-cd's
-// 5 MB manifest, reading lines into buffers cost more CPU than parsing
-// the YAML). A manifest with carriage returns, which the reader turns into
-// plain line ends, goes through the reader itself.
-func splitManifest(manifest string) ([][]byte, error) {
-	if strings.IndexByte(manifest, '\r') >= 0 {
-		return splitManifestByReader(manifest)
-	}
-	b := []byte(manifest)
-	if len(b) > 0 && b[len(b)-1] != '\n' {
-		b = append(b, '\n') // the reader ends every line with one
-	}
-	var docs [][]byte
-	start := 0 // where the current document began
-	for pos := 0; pos < len(b); {
-		end := pos + bytes.IndexByte(b[pos:], '\n') + 1
-		if line := b[pos:end]; bytes.HasPrefix(line, docSeparator) {
-			// As the reader: only blanks or a comment may follow; a
-			// separator ends a document, or begins the first one.
-			if rest := strings.TrimSpace(string(line[len(docSeparator):])); rest != "" && rest[0] != '#' {
-				return nil, fmt.Errorf("parse the release manifest: invalid Yaml document separator: %s", rest)
-			}
-			if pos > start {
-				docs = append(docs, b[start:pos:pos])
-				start = end
-			}
-		}
-		pos = end
-	}
-	if start < len(b) {
-		docs = append(docs, b[start:])
-	}
-	return docs, nil
-}
-
-var docSeparator = []byte("---")
-
 // resourceFor is the client of gvk's resource, and the namespace of an
 // object of it given as ns (the release namespace when the resource is
 // namespaced and ns is empty).
@@ -437,7 +397,7 @@ func startRead(ctx context.Context, dyn dynamic.Interface, mapper meta.RESTMappe
 	if len(doc) < minPrefetch {
 		return nil
 	}
-	h, ok := header.Read(doc)
+	h, ok := yamldoc.ReadHeader(doc)
 	if !ok || h.APIVersion == "" {
 		return nil
 	}
@@ -484,23 +444,7 @@ func decodeDoc(doc []byte) (map[string]any, error) {
 	return obj, err
 }
 
-// splitManifestByReader is splitManifest by apimachinery's YAMLReader.
-func splitManifestByReader(manifest string) ([][]byte, error) {
-	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(manifest)))
-	var docs [][]byte
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return docs, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("parse the release manifest: %w", err)
-		}
-		docs = append(docs, doc)
-	}
-}
-
-// parseDoc parses one document of a release manifest (as splitManifest
+// parseDoc parses one document of a release manifest (as yamldoc.Split
 // returns it) into its objects (a List into its items; an empty document
 // into none). A YAML document is parsed as apimachinery's YAML-or-JSON
 // decoder parses it (sigs.k8s.io/yaml), without reading it line by line

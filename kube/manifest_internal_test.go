@@ -10,71 +10,41 @@ import (
 	"testing"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/hookrunner/hookrunner/kube/yamldoc"
 )
 
-// manifestCases are manifests whose split must be exactly the documents
-// apimachinery's YAMLReader returns.
-var manifestCases = map[string]string{
-	"empty":                     "",
-	"one line":                  "a: 1\n",
-	"no final line end":         "a: 1\nb: 2",
-	"helm's layout":             "---\n# Source: c/templates/a.yaml\napiVersion: v1\nkind: ConfigMap\n---\n# Source: c/templates/b.yaml\napiVersion: v1\nkind: Secret\n",
-	"separator at the end":      "a: 1\n---\n",
-	"separator without newline": "a: 1\n---",
-	"separators in a row":       "---\n---\n---\na: 1\n---\n---\nb: 2\n",
-	"separator with a comment":  "a: 1\n--- # next\nb: 2\n",
-	"separator with blanks":     "a: 1\n---   \t\nb: 2\n",
-	"bad separator":             "a: 1\n--- b: 2\n",
-	"four dashes":               "a: 1\n----\nb: 2\n",
-	"indented dashes":           "a: |\n  ---\n  text\nb: 2\n",
-	"dashes inside a line":      "a: x---y\n",
-	"only blank lines":          "\n\n\n",
-	"blank lines between":       "a: 1\n\n---\n\nb: 2\n\n",
-	"carriage returns":          "a: 1\r\n---\r\nb: 2\r\n",
-	"a lone carriage return":    "a: 1\rb\n",
-	"json":                      "{\"a\": 1}\n---\n{\"kind\": \"List\", \"items\": []}\n",
-	"not a mapping":             "- a\n- b\n",
-	"a long line":               "a: " + strings.Repeat("x", 10000) + "\n---\nb: " + strings.Repeat("y", 70000),
-}
-
-func TestSplitManifestAsTheReader(t *testing.T) {
-	for name, manifest := range manifestCases {
+// Each document of a manifest decodes as apimachinery's YAML-or-JSON
+// decoder decodes it.
+func TestDecodeDocAsTheDecoder(t *testing.T) {
+	manifests := map[string]string{
+		"helm's layout":       "---\n# Source: c/templates/a.yaml\napiVersion: v1\nkind: ConfigMap\ndata: {on: yes, n: 0755, f: 1.0}\n---\n# Source: c/templates/b.yaml\napiVersion: v1\nkind: Secret\n",
+		"empty documents":     "---\n---\n# only a comment\n---\n\n",
+		"json":                "{\"a\": 1}\n---\n{\"kind\": \"List\", \"items\": []}\n",
+		"not a mapping":       "- a\n- b\n",
+		"a list":              "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n",
+		"bad yaml":            "a: [\n",
+		"a long line":         "a: " + strings.Repeat("x", 70000) + "\n",
+		"duplicate keys":      "a: 1\na: 2\n",
+		"anchors and aliases": "a: &x {b: 1}\nc: *x\n",
+	}
+	for name, manifest := range manifests {
 		t.Run(name, func(t *testing.T) {
-			compareSplits(t, manifest)
+			docs, err := yamldoc.Split([]byte(manifest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, doc := range docs {
+				got, gotErr := decodeDoc(doc)
+				var want map[string]any
+				wantErr := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(doc), 4096).Decode(&want)
+				if errors.Is(wantErr, io.EOF) {
+					wantErr = nil
+				}
+				if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
+					t.Errorf("document %d decodes as %v (%v), the decoder's as %v (%v)", i, got, gotErr, want, wantErr)
+				}
+			}
 		})
 	}
-}
-
-func compareSplits(t *testing.T, manifest string) {
-	t.Helper()
-	got, gotErr := splitManifest(manifest)
-	want, wantErr := splitManifestByReader(manifest)
-	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
-		t.Fatalf("error %v, the reader's %v", gotErr, wantErr)
-	}
-	if len(got) != len(want) {
-		t.Fatalf("%d documents %q, the reader's %d %q", len(got), got, len(want), want)
-	}
-	for i := range got {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Errorf("document %d: %q, the reader's %q", i, got[i], want[i])
-		}
-		// And each decodes as apimachinery's YAML-or-JSON decoder decodes it.
-		a, aErr := decodeDoc(got[i])
-		var b map[string]any
-		bErr := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(want[i]), 4096).Decode(&b)
-		if errors.Is(bErr, io.EOF) {
-			bErr = nil
-		}
-		if fmt.Sprint(aErr) != fmt.Sprint(bErr) || !reflect.DeepEqual(a, b) {
-			t.Errorf("document %d decodes as %v (%v), the decoder's as %v (%v)", i, a, aErr, b, bErr)
-		}
-	}
-}
-
-func FuzzSplitManifest(f *testing.F) {
-	for _, m := range manifestCases {
-		f.Add(m)
-	}
-	f.Fuzz(compareSplits)
 }

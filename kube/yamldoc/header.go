@@ -2,7 +2,7 @@
 // (apiVersion, kind, name, namespace) without parsing the document: for
 // documents so large (CRDs of a megabyte) that parsing them first would
 // hold up work that needs only their identity.
-package header
+package yamldoc
 
 import "strings"
 
@@ -11,14 +11,14 @@ type Header struct {
 	APIVersion, Kind, Name, Namespace string
 }
 
-// Read reads the header of doc when it is written in block style: top-level
+// ReadHeader reads the header of doc when it is written in block style: top-level
 // "apiVersion:", "kind:" and "metadata:" lines, each at most once (kind and
 // metadata exactly once), and in the metadata block a first-level "name:"
 // (exactly once) and "namespace:" (at most once), all plain or simply
 // quoted scalars. Anything else (JSON, flow style, anchors, tags, block
 // scalars, tabs, a key twice) is not ok: the caller must parse the
 // document to know.
-func Read(doc []byte) (Header, bool) {
+func ReadHeader(doc []byte) (Header, bool) {
 	var (
 		h                                  Header
 		versions, kinds, metas, names, nss int

@@ -1,8 +1,8 @@
-package header
+package yamldoc
 
 import "testing"
 
-func TestRead(t *testing.T) {
+func TestReadHeader(t *testing.T) {
 	tests := []struct {
 		name string
 		doc  string
@@ -33,9 +33,9 @@ func TestRead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := Read([]byte(tt.doc))
+			got, ok := ReadHeader([]byte(tt.doc))
 			if ok != tt.ok || got != tt.want {
-				t.Errorf("Read = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
+				t.Errorf("ReadHeader = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
 			}
 		})
 	}
