@@ -247,15 +247,15 @@ func (e *env) cleanCorpus(rendered []byte, ns string) error {
 	}
 	// The next round's install must create the CRDs, not find them going.
 	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(5 * time.Minute)
 	for _, name := range crds {
 		for {
-			_, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+			crd, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("CRD %s still there 2 minutes after its deletion", name)
+				return fmt.Errorf("CRD %s still there 5 minutes after its deletion: %s", name, crdState(crd))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -329,4 +329,22 @@ func writeCorpus(b *strings.Builder, corpus []corpusResult) []target {
 		targets = append([]target{{"real charts summed: hookrunner / helm first-install time", sumHR / sumHelm, 0.6, "%.2f"}}, targets...)
 	}
 	return targets
+}
+
+// crdState says why a deleted CRD is still there: its finalizers and the
+// conditions the apiextensions finalizer sets while it removes instances.
+func crdState(crd *unstructured.Unstructured) string {
+	if crd == nil {
+		return "unreadable"
+	}
+	state := fmt.Sprintf("finalizers %v", crd.GetFinalizers())
+	if crd.GetDeletionTimestamp() == nil {
+		state += ", no deletion timestamp"
+	}
+	conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]interface{})
+		state += fmt.Sprintf("; %v=%v %v", m["type"], m["status"], m["message"])
+	}
+	return state
 }
