@@ -22,12 +22,27 @@ var transientMessages = []string{
 	"use of closed network connection", "no route to host",
 }
 
+// permanentMessages are server errors that come back the same however
+// often they are retried. Server-side apply answers a field the type's
+// schema does not declare with HTTP 500 instead of 400
+// (kubernetes/kubernetes#122480, #139253): an unknown field in a chart is a
+// bad chart, not a sick API server.
+var permanentMessages = []string{
+	"failed to create typed patch object", "failed to create typed live object",
+}
+
 // IsTransient reports whether err is worth retrying: the API server was
 // unreachable, restarting, overloaded or timed out. A context that ended is
 // not transient: the caller's deadline decides.
 func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
+	}
+	msg := err.Error()
+	for _, m := range permanentMessages {
+		if strings.Contains(msg, m) {
+			return false
+		}
 	}
 	var netErr net.Error
 	switch {
@@ -38,7 +53,6 @@ func IsTransient(err error) bool {
 		apierrors.IsServiceUnavailable(err), apierrors.IsInternalError(err), apierrors.IsUnexpectedServerError(err):
 		return true
 	}
-	msg := err.Error()
 	for _, m := range transientMessages {
 		if strings.Contains(msg, m) {
 			return true

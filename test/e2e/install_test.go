@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -401,6 +402,49 @@ func TestRecordsReadAndWrittenByHelm(t *testing.T) {
 			r := hookrunner(t, nil, "install", "rec", chart, "-n", ns, "--set", "message=two", "--force-conflicts").must(t)
 			if r.result.Action != runner.ActionUpgrade || r.result.Release.Revision != 5 {
 				t.Errorf("hookrunner after %s: %s to revision %d, want upgrade to 5", cli, r.result.Action, r.result.Release.Revision)
+			}
+		})
+	}
+}
+
+// A field the API server does not know fails the install at once, in a hook
+// as in the release's objects, with an error naming the field. The API
+// server answers it with HTTP 500, which must not be retried as an outage.
+func TestUnknownFieldIsRefused(t *testing.T) {
+	t.Parallel()
+	const typo = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n%sdatta:\n  a: b\n"
+	const hook = "  annotations: {helm.sh/hook: pre-install}\n"
+	for name, files := range map[string]map[string]string{
+		"object": {"templates/cm.yaml": fmt.Sprintf(typo, "typo", "")},
+		"hook": {
+			"templates/cm.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n",
+			"templates/hook.yaml": fmt.Sprintf(typo, "typo-hook", hook),
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ns := createNamespace(t)
+			dir := filepath.Join(t.TempDir(), "typo")
+			files["Chart.yaml"] = "apiVersion: v2\nname: typo\nversion: 1.0.0\n"
+			writeChart(t, dir, files)
+			r := hookrunner(t, nil, "install", "typo", dir, "-n", ns, "--timeout", "60s")
+			if r.code != runner.ExitAction || r.result.Status != runner.StatusFailure {
+				t.Fatalf("exit %d, status %s, want %d FAILURE\n%s", r.code, r.result.Status, runner.ExitAction, r.stderr)
+			}
+			if !strings.Contains(r.result.Reason, `.datta: field not declared in schema`) {
+				t.Errorf("reason %q does not name the unknown field", r.result.Reason)
+			}
+			if strings.Contains(r.stderr, "transient cluster error") {
+				t.Errorf("the schema error was retried as a transient one:\n%s", r.stderr)
+			}
+			cms, err := client(t).CoreV1().ConfigMaps(ns).List(context.Background(), metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cm := range cms.Items {
+				if strings.HasPrefix(cm.Name, "typo") {
+					t.Errorf("ConfigMap %s was created despite the unknown field", cm.Name)
+				}
 			}
 		})
 	}
