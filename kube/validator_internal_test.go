@@ -32,8 +32,12 @@ func (f *countingFactory) Validator(directive string) (validation.Schema, error)
 func TestValidatorCache(t *testing.T) {
 	type call struct {
 		directive string
-		fail      bool
-		wantErr   bool
+		// serverSide: the action applies server-side.
+		serverSide bool
+		fail       bool
+		wantErr    bool
+		// wantNone: no validator is built; a no-op schema comes back.
+		wantNone bool
 		// wantFrom is which underlying call's validator comes back.
 		wantFrom int
 	}
@@ -53,6 +57,17 @@ func TestValidatorCache(t *testing.T) {
 			wantCalls: map[string]int{"Strict": 1, "Ignore": 1},
 		},
 		{
+			name: "strict is left to the server while it applies server-side",
+			calls: []call{
+				{directive: "Strict", serverSide: true, wantNone: true},
+				{directive: "Ignore", serverSide: true, wantFrom: 1},
+				{directive: "Strict", serverSide: false, wantFrom: 1},
+				{directive: "Strict", serverSide: true, wantNone: true},
+				{directive: "Strict", serverSide: false, wantFrom: 1},
+			},
+			wantCalls: map[string]int{"Strict": 1, "Ignore": 1},
+		},
+		{
 			name:      "an error is not kept",
 			calls:     []call{{directive: "Strict", fail: true, wantErr: true}, {directive: "Strict", wantFrom: 2}, {directive: "Strict", wantFrom: 2}},
 			wantCalls: map[string]int{"Strict": 2},
@@ -64,11 +79,18 @@ func TestValidatorCache(t *testing.T) {
 			f := &validatorCache{Factory: under}
 			for i, c := range tt.calls {
 				under.fail = c.fail
+				f.serverValidates.Store(c.serverSide)
 				v, err := f.Validator(c.directive)
 				if (err != nil) != c.wantErr {
 					t.Fatalf("call %d: err = %v, want error %v", i, err, c.wantErr)
 				}
 				if c.wantErr {
+					continue
+				}
+				if c.wantNone {
+					if _, ok := v.(validation.NullSchema); !ok {
+						t.Errorf("call %d (%s): validator %T, want validation.NullSchema", i, c.directive, v)
+					}
 					continue
 				}
 				if got := v.(*schemaID).n; got != c.wantFrom {

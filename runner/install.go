@@ -431,6 +431,12 @@ func (r *run) act(spec InstallSpec, st *installState) error {
 	serverSide := appliesServerSide(spec.ServerSide, st.plan.kind, st.plan.current)
 	st.getter.UseSnapshots(serverSide)
 	defer st.getter.UseSnapshots(false)
+	// And leave field validation to the API server, which then checks
+	// every object strictly, hooks included.
+	if hc, ok := st.cfg.KubeClient.(*kube.HelmClient); ok {
+		hc.ServerValidates(serverSide)
+		defer hc.ServerValidates(false)
+	}
 	switch st.plan.kind {
 	case planNone:
 		r.result.Action = ActionNone

@@ -76,6 +76,11 @@ func (r *run) uninstall(spec UninstallSpec) error {
 		if err != nil {
 			return err
 		}
+		// Helm applies delete hooks server-side, always: the API server
+		// validates their fields.
+		if hc, ok := cfg.KubeClient.(*kube.HelmClient); ok {
+			hc.ServerValidates(true)
+		}
 		if last, err := cfg.Releases.Last(spec.Release); err == nil {
 			if rel, err := asRelease(last); err == nil && rel != nil {
 				r.result.Release = releaseInfo(rel)

@@ -410,6 +410,8 @@ func TestRecordsReadAndWrittenByHelm(t *testing.T) {
 // A field the API server does not know fails the install at once, in a hook
 // as in the release's objects, with an error naming the field. The API
 // server answers it with HTTP 500, which must not be retried as an outage.
+// While it applies server-side, hookrunner leaves this check to the API
+// server (no client-side OpenAPI validation of hooks either).
 func TestUnknownFieldIsRefused(t *testing.T) {
 	t.Parallel()
 	const typo = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n%sdatta:\n  a: b\n"
