@@ -255,15 +255,11 @@ func (s releaseStore) object(key string, rel *release.Release, stamp string) (*c
 // JSON. It returns errReleaseTooLarge when even the best compression
 // leaves it over maxReleaseRecord.
 func encodeRecord(rel *release.Release) ([]byte, error) {
-	raw, err := json.Marshal(rel)
-	if err != nil {
-		return nil, err
-	}
-	data, err := gzipBase64(raw, gzip.DefaultCompression)
+	data, err := encodeRecordLevel(rel, gzip.DefaultCompression)
 	if err != nil || len(data) <= maxReleaseRecord {
 		return data, err
 	}
-	if data, err = gzipBase64(raw, gzip.BestCompression); err != nil || len(data) <= maxReleaseRecord {
+	if data, err = encodeRecordLevel(rel, gzip.BestCompression); err != nil || len(data) <= maxReleaseRecord {
 		return data, err
 	}
 	files := 0
@@ -275,19 +271,29 @@ func encodeRecord(rel *release.Release) ([]byte, error) {
 		errReleaseTooLarge, rel.Name, rel.Version, len(data), files, len(config), len(rel.Manifest), maxReleaseRecord)
 }
 
-func gzipBase64(raw []byte, level int) ([]byte, error) {
+// encodeRecordLevel streams rel's JSON through gzip and base64 into one
+// buffer. json.Marshal would return a copy of the JSON (5 MB for argo-cd)
+// and gzip and base64 would each fill a buffer of their own; in a fresh
+// process every new megabyte costs page faults (3-5 ms per MB on the
+// benchmark machine), and encoding was 120 ms of each 160 ms record write
+// on the critical path. The encoder still builds the JSON in its pooled
+// buffer, then writes it once; its trailing newline is whitespace that
+// every JSON reader skips.
+func encodeRecordLevel(rel *release.Release, level int) ([]byte, error) {
 	var buf bytes.Buffer
-	w, err := gzip.NewWriterLevel(&buf, level)
+	b64 := base64.NewEncoder(base64.StdEncoding, &buf)
+	w, err := gzip.NewWriterLevel(b64, level)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := w.Write(raw); err != nil {
+	if err := json.NewEncoder(w).Encode(rel); err != nil {
 		return nil, err
 	}
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
-	out := make([]byte, base64.StdEncoding.EncodedLen(buf.Len()))
-	base64.StdEncoding.Encode(out, buf.Bytes())
-	return out, nil
+	if err := b64.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

@@ -16,7 +16,7 @@ import (
 
 // corpusRecord is the encoded release record of a corpus chart (argo-cd by
 // default: a record of about 5 MB of JSON), for the record benchmarks.
-func corpusRecord(b *testing.B, name string) []byte {
+func corpusRecord(b testing.TB, name string) []byte {
 	dir := os.Getenv("HOOKRUNNER_CORPUS")
 	if dir == "" {
 		dir = filepath.Join("..", "..", "shared", "corpus")

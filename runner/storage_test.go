@@ -1,11 +1,17 @@
 package runner
 
 import (
+	"bytes"
+	stdgzip "compress/gzip"
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/gzip"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	release "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
@@ -78,5 +84,50 @@ func TestReleaseStoreWritesHelmsRecord(t *testing.T) {
 	}
 	if err := newReleaseStore(ours, nil).Create(key, rel); err != driver.ErrReleaseExists {
 		t.Errorf("create over an existing record: %v, want ErrReleaseExists", err)
+	}
+}
+
+// The record holds exactly the JSON json.Marshal gives, as Helm's driver
+// writes it, whatever the compression level.
+func TestRecordHoldsHelmsJSON(t *testing.T) {
+	at := time.Unix(1700000000, 0).UTC()
+	tests := map[string]*release.Release{
+		"no chart": {Name: "a", Namespace: "ns", Version: 1, Info: &release.Info{Status: rcommon.StatusDeployed, LastDeployed: at}},
+		"chart and manifest": {
+			Name: "app", Namespace: "ns", Version: 3, Chart: testChart("1.0.0"),
+			Config:   map[string]any{"v": "2", "html": "<a href='x'>&</a>"},
+			Manifest: "apiVersion: v1\nkind: ConfigMap\ndata:\n  x: \"<&>\\u2028\"\n",
+			Labels:   map[string]string{"hookrunner.dev/config-hash": "abc"},
+			Info:     &release.Info{Status: rcommon.StatusPendingInstall, FirstDeployed: at, LastDeployed: at, Description: "é ✓"},
+		},
+	}
+	for name, rel := range tests {
+		t.Run(name, func(t *testing.T) {
+			want, err := json.Marshal(rel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, level := range []int{gzip.DefaultCompression, gzip.BestCompression} {
+				data, err := encodeRecordLevel(rel, level)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, err := base64.StdEncoding.DecodeString(string(data))
+				if err != nil {
+					t.Fatalf("level %d: not base64: %v", level, err)
+				}
+				zr, err := stdgzip.NewReader(bytes.NewReader(raw))
+				if err != nil {
+					t.Fatalf("level %d: not gzip: %v", level, err)
+				}
+				got, err := io.ReadAll(zr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(bytes.TrimSuffix(got, []byte("\n"))) != string(want) {
+					t.Errorf("level %d: record JSON differs from json.Marshal:\n got %.300s\nwant %.300s", level, got, want)
+				}
+			}
+		})
 	}
 }
