@@ -175,7 +175,7 @@ func Load(s Source) (*Loaded, error) {
 		digest string
 	)
 	if info.IsDir() {
-		if ch, err = loader.LoadDir(path); err != nil {
+		if ch, err = loadDir(path); err != nil {
 			return nil, fmt.Errorf("%w: load chart directory %s: %v", ErrUnavailable, path, err)
 		}
 		digest = Digest(ch)
