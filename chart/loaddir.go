@@ -39,6 +39,9 @@ func loadDirFast(dir string) (*chartv2.Chart, bool) {
 	if err != nil {
 		return nil, false
 	}
+	// As Helm, walk from the directory with a trailing separator: a root
+	// that is a symbolic link to a directory is followed.
+	topdir += string(filepath.Separator)
 	if fi, err := os.Lstat(topdir); err != nil || !fi.IsDir() {
 		return nil, false
 	}
@@ -49,7 +52,6 @@ func loadDirFast(dir string) (*chartv2.Chart, bool) {
 		}
 	}
 	rules.AddDefaults()
-	topdir += string(filepath.Separator)
 	remaining := archive.MaxDecompressedChartSize
 	var files []*archive.BufferedFile
 	unusual := false

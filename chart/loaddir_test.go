@@ -24,6 +24,8 @@ func TestLoadDirAsHelm(t *testing.T) {
 		setup func(t *testing.T, dir string)
 		// declined: the fast path must leave it to loader.LoadDir.
 		declined bool
+		// viaLink: the chart is loaded through a symbolic link to it.
+		viaLink bool
 	}{
 		{name: "plain", files: map[string]string{
 			"Chart.yaml": chartYAML, "values.yaml": "a: 1\n", "templates/cm.yaml": "kind: ConfigMap\n",
@@ -45,6 +47,7 @@ func TestLoadDirAsHelm(t *testing.T) {
 					t.Fatal(err)
 				}
 			}},
+		{name: "root is a symbolic link", files: map[string]string{"Chart.yaml": chartYAML, "templates/cm.yaml": "kind: ConfigMap\n"}, viaLink: true},
 		{name: "bad Chart.yaml", files: map[string]string{"Chart.yaml": "name: [\n"}, declined: true},
 	}
 	for _, tt := range tests {
@@ -61,6 +64,13 @@ func TestLoadDirAsHelm(t *testing.T) {
 			}
 			if tt.setup != nil {
 				tt.setup(t, dir)
+			}
+			if tt.viaLink {
+				link := filepath.Join(t.TempDir(), "link")
+				if err := os.Symlink(dir, link); err != nil {
+					t.Fatal(err)
+				}
+				dir = link
 			}
 			fast, ok := loadDirFast(dir)
 			if ok == tt.declined {
