@@ -4,7 +4,7 @@
 // hold up work that needs only their identity.
 package yamldoc
 
-import "strings"
+import "bytes"
 
 // Header is the identity of the object a document holds.
 type Header struct {
@@ -25,36 +25,38 @@ func ReadHeader(doc []byte) (Header, bool) {
 		inMeta                             bool
 		indent                             = -1
 	)
-	for line := range strings.Lines(string(doc)) {
-		line = strings.TrimRight(line, "\r\n")
-		trimmed := strings.TrimLeft(line, " ")
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") || line == "---" {
+	// Line by line over the bytes: a CRD of a megabyte is not copied into
+	// a string to find its name.
+	for line := range bytes.Lines(doc) {
+		line = bytes.TrimRight(line, "\r\n")
+		trimmed := bytes.TrimLeft(line, " ")
+		if len(trimmed) == 0 || trimmed[0] == '#' || string(line) == "---" {
 			continue
 		}
-		if strings.ContainsRune(line, '\t') {
+		if bytes.IndexByte(line, '\t') >= 0 {
 			return Header{}, false
 		}
 		depth := len(line) - len(trimmed)
 		if depth == 0 {
 			inMeta = false
-			key, value, ok := strings.Cut(line, ":")
-			if !ok || strings.ContainsAny(key, "{}[]&*!|>\"'? ") {
+			key, value, ok := bytes.Cut(line, []byte(":"))
+			if !ok || bytes.ContainsAny(key, "{}[]&*!|>\"'? ") {
 				return Header{}, false
 			}
-			value = strings.TrimSpace(value)
-			switch key {
+			value = bytes.TrimSpace(value)
+			switch string(key) {
 			case "apiVersion":
-				if h.APIVersion, ok = scalar(value, isTypeRune); !ok {
+				if h.APIVersion, ok = scalar(string(value), isTypeRune); !ok {
 					return Header{}, false
 				}
 				versions++
 			case "kind":
-				if h.Kind, ok = scalar(value, isTypeRune); !ok {
+				if h.Kind, ok = scalar(string(value), isTypeRune); !ok {
 					return Header{}, false
 				}
 				kinds++
 			case "metadata":
-				if value != "" {
+				if len(value) != 0 {
 					return Header{}, false
 				}
 				inMeta, metas = true, metas+1
@@ -70,18 +72,18 @@ func ReadHeader(doc []byte) (Header, bool) {
 		if depth != indent {
 			continue
 		}
-		key, value, ok := strings.Cut(trimmed, ":")
+		key, value, ok := bytes.Cut(trimmed, []byte(":"))
 		if !ok {
 			continue
 		}
-		switch key {
+		switch string(key) {
 		case "name":
-			if h.Name, ok = scalar(strings.TrimSpace(value), isNameRune); !ok {
+			if h.Name, ok = scalar(string(bytes.TrimSpace(value)), isNameRune); !ok {
 				return Header{}, false
 			}
 			names++
 		case "namespace":
-			if h.Namespace, ok = scalar(strings.TrimSpace(value), isNameRune); !ok {
+			if h.Namespace, ok = scalar(string(bytes.TrimSpace(value)), isNameRune); !ok {
 				return Header{}, false
 			}
 			nss++
