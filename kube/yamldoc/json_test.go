@@ -46,14 +46,7 @@ func compareJSON(t *testing.T, data string) bool {
 	if err != nil {
 		t.Fatalf("the decoder refuses the converted stream: %v\n%q", err, js)
 	}
-	if len(got) != len(want) {
-		t.Fatalf("%d documents %q, the decoder's %d %q", len(got), got, len(want), want)
-	}
-	for i := range got {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Errorf("document %d: %q, the decoder's %q", i, got[i], want[i])
-		}
-	}
+	sameDocs(t, got, want, "the decoder's")
 	return true
 }
 

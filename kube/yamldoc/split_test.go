@@ -46,16 +46,23 @@ func compareSplits(t *testing.T, data string) {
 	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
 		t.Fatalf("error %v, the reader's %v", gotErr, wantErr)
 	}
+	sameDocs(t, got, want, "the reader's")
+	if string(in) != data {
+		t.Errorf("Split changed its input")
+	}
+}
+
+// sameDocs fails t unless got holds the documents of want, whose source
+// is named by theirs.
+func sameDocs(t *testing.T, got, want [][]byte, theirs string) {
+	t.Helper()
 	if len(got) != len(want) {
-		t.Fatalf("%d documents %q, the reader's %d %q", len(got), got, len(want), want)
+		t.Fatalf("%d documents %q, %s %d %q", len(got), got, theirs, len(want), want)
 	}
 	for i := range got {
 		if !bytes.Equal(got[i], want[i]) {
-			t.Errorf("document %d: %q, the reader's %q", i, got[i], want[i])
+			t.Errorf("document %d: %q, %s %q", i, got[i], theirs, want[i])
 		}
-	}
-	if string(in) != data {
-		t.Errorf("Split changed its input")
 	}
 }
 
