@@ -251,7 +251,9 @@ func namespaceFor(t *testing.T) string {
 	return strings.Trim(name, "-")
 }
 
-// createNamespace creates a namespace unique to the test.
+// createNamespace creates a namespace unique to the test, and waits for
+// its default ServiceAccount: until the controller manager has made it,
+// the API server refuses pods in the namespace.
 func createNamespace(t *testing.T) string {
 	t.Helper()
 	ns := namespaceFor(t)
@@ -259,6 +261,10 @@ func createNamespace(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, time.Minute, "the default ServiceAccount of "+ns, func() bool {
+		_, err := client(t).CoreV1().ServiceAccounts(ns).Get(context.Background(), "default", metav1.GetOptions{})
+		return err == nil
+	})
 	return ns
 }
 
