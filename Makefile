@@ -62,7 +62,7 @@ vet:
 
 ## fuzz: every fuzz target for FUZZTIME each (not part of make test; seeds run in make test)
 FUZZTIME ?= 5m
-FUZZ_TARGETS := runner/callback:FuzzParseCurl kube:FuzzLoadKubeconfig kube/yamldoc:FuzzSplit kube/yamldoc:FuzzToJSON kube:FuzzParseCondition chart:FuzzSetValues images:FuzzRewrite
+FUZZ_TARGETS := runner/callback:FuzzParseCurl kube:FuzzLoadKubeconfig kube/yamldoc:FuzzSplit kube/yamldoc:FuzzToJSON kube/yamldoc:FuzzObject kube:FuzzParseCondition chart:FuzzSetValues images:FuzzRewrite
 fuzz:
 	for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$fn ($$pkg) for $(FUZZTIME)"; \

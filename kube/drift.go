@@ -435,8 +435,10 @@ func decodeDoc(doc []byte) (map[string]any, error) {
 	var err error
 	if utilyaml.IsJSONBuffer(doc) {
 		err = utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(doc), 4096).Decode(&obj)
+	} else if o, ok := yamldoc.Object(doc); ok {
+		obj = o
 	} else {
-		err = yaml.Unmarshal(doc, &obj)
+		err = yaml.Unmarshal(doc, &obj) // for its answer or its error
 	}
 	if errors.Is(err, io.EOF) {
 		return nil, nil
@@ -447,8 +449,9 @@ func decodeDoc(doc []byte) (map[string]any, error) {
 // parseDoc parses one document of a release manifest (as yamldoc.Split
 // returns it) into its objects (a List into its items; an empty document
 // into none). A YAML document is parsed as apimachinery's YAML-or-JSON
-// decoder parses it (sigs.k8s.io/yaml), without reading it line by line
-// a second time; a JSON one goes through that decoder.
+// decoder parses it (sigs.k8s.io/yaml, by yamldoc.Object without its JSON
+// round trip), without reading it line by line a second time; a JSON one
+// goes through that decoder.
 func parseDoc(doc []byte) ([]*unstructured.Unstructured, error) {
 	obj, err := decodeDoc(doc)
 	if err != nil {
