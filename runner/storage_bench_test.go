@@ -2,8 +2,6 @@ package runner
 
 import (
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"helm.sh/helm/v4/pkg/action"
@@ -12,24 +10,40 @@ import (
 	kubefake "helm.sh/helm/v4/pkg/kube/fake"
 	"helm.sh/helm/v4/pkg/storage"
 	"helm.sh/helm/v4/pkg/storage/driver"
+
+	"github.com/hookrunner/hookrunner/chart"
+	"github.com/hookrunner/hookrunner/test/corpus"
 )
 
-// corpusRecord is the encoded release record of a corpus chart (argo-cd by
-// default: a record of about 5 MB of JSON), for the record benchmarks.
+// corpusRecord is the encoded release record of a corpus chart installed
+// with its corpus values (argo-cd's is about 5 MB of JSON), for the record
+// tests and benchmarks.
 func corpusRecord(b testing.TB, name string) []byte {
-	dir := os.Getenv("HOOKRUNNER_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "corpus")
+	dir, _ := corpus.Dir("..")
+	if err := corpus.Present(dir); err != nil {
+		b.Skipf("no corpus: %v", err)
 	}
-	ch, err := loader.LoadDir(filepath.Join(dir, name))
+	c, err := corpus.Open(dir, name, b.TempDir())
 	if err != nil {
-		b.Skipf("no corpus chart %s: %v", name, err)
+		b.Fatal(err)
+	}
+	ch, err := loader.LoadDir(c.Dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	files := []string{c.Values}
+	if c.Off != "" {
+		files = append(files, c.Off)
+	}
+	vals, _, err := chart.Values{Files: files}.Merge()
+	if err != nil {
+		b.Fatal(err)
 	}
 	cfg := &action.Configuration{Releases: storage.Init(driver.NewMemory()), KubeClient: &kubefake.PrintingKubeClient{Out: io.Discard}}
 	in := action.NewInstall(cfg)
 	in.DryRunStrategy, in.ReleaseName, in.Namespace = action.DryRunClient, name, "ns"
 	in.KubeVersion = &common.KubeVersion{Version: "v1.36.3", Major: "1", Minor: "36"}
-	out, err := in.RunWithContext(b.Context(), ch, map[string]any{})
+	out, err := in.RunWithContext(b.Context(), ch, vals)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"reflect"
 	"testing"
 	"time"
 
@@ -15,8 +16,11 @@ import (
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	release "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/hookrunner/hookrunner/test/corpus"
 )
 
 // The release store writes the Secret Helm's own driver writes (name,
@@ -127,6 +131,63 @@ func TestRecordHoldsHelmsJSON(t *testing.T) {
 				if string(bytes.TrimSuffix(got, []byte("\n"))) != string(want) {
 					t.Errorf("level %d: record JSON differs from json.Marshal:\n got %.300s\nwant %.300s", level, got, want)
 				}
+			}
+		})
+	}
+}
+
+// The store decodes a record as Helm's driver does (encoding/json), field
+// for field, from hand-written records that probe encoding/json's
+// semantics and from the corpus charts' records; and refuses what the
+// driver refuses.
+func TestDecodeRecordAsHelm(t *testing.T) {
+	gz := func(s string) []byte {
+		var b bytes.Buffer
+		w := stdgzip.NewWriter(&b)
+		_, _ = w.Write([]byte(s))
+		_ = w.Close()
+		return b.Bytes()
+	}
+	records := map[string][]byte{
+		"plain json": []byte(`{"name":"a","version":2,"namespace":"ns","info":{"status":"deployed"}}`),
+		"semantics": gz(`{"Name":"a","VERSION":3,"namespace":"ns","unknown":{"x":[1,2]},` +
+			`"config":{"n":1,"big":12345678901234567890,"f":1.5e3,"nul":null,"list":[true,"s",{"k":"v"}],"esc":"\u003c\u2028\ud83d\ude00"},` +
+			`"info":{"status":"failed","first_deployed":"2024-01-02T03:04:05.123456789Z","last_deployed":"0001-01-01T00:00:00Z","description":"d","notes":"n"},` +
+			`"chart":{"metadata":{"name":"c","version":"1.0.0","annotations":{"a":"b"}},"templates":[{"name":"t.yaml","data":"aGVsbG8="}],"values":{"x":{"y":2}}},` +
+			`"hooks":[{"name":"h","kind":"Job","events":["pre-install"],"last_run":{"started_at":"2024-01-02T03:04:05Z","phase":"Succeeded"},"weight":-5}],` +
+			`"manifest":"---\n# Source: c/t.yaml\na: b\n","name":"last wins","labels":{"l":"v"}}`),
+		"invalid utf-8": gz("{\"name\":\"a\xff\",\"config\":{\"k\xfe\":\"v\"}}"),
+		"not json":      gz(`{"name":`),
+		"trailing data": gz(`{"name":"a"} {"name":"b"}`),
+		"wrong type":    gz(`{"name":"a","version":"3"}`),
+	}
+	for _, name := range corpus.Charts {
+		records[name] = nil // filled below from the chart's install
+	}
+	for name, raw := range records {
+		t.Run(name, func(t *testing.T) {
+			var data []byte
+			if raw == nil {
+				data = corpusRecord(t, name)
+			} else {
+				data = []byte(base64.StdEncoding.EncodeToString(raw))
+			}
+			secrets := fake.NewClientset().CoreV1().Secrets("ns")
+			const key = "sh.helm.release.v1.a.v1"
+			obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: key, Labels: map[string]string{"owner": "helm", "name": "a"}}, Data: map[string][]byte{"release": data}}
+			if _, err := secrets.Create(context.Background(), obj, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			want, wantErr := driver.NewSecrets(secrets).Get(key)
+			got, err := newReleaseStore(secrets, nil).Get(key)
+			if (err != nil) != (wantErr != nil) {
+				t.Fatalf("error %v, Helm's driver: %v", err, wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("decoded differently from Helm's driver:\n got %.600v\nwant %.600v", got, want)
 			}
 		})
 	}
