@@ -65,3 +65,17 @@ func BenchmarkDecodeRecord(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkEncodeRecord(b *testing.B) {
+	data := corpusRecord(b, "argo-cd")
+	rel, err := decodeRecord(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := encodeRecord(rel); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
