@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/hookrunner/hookrunner/test/corpus"
 )
 
 // compareObject checks Object against sigs.k8s.io/yaml.Unmarshal into a
@@ -78,12 +80,9 @@ func TestObjectTooDeep(t *testing.T) {
 // files that sigs.k8s.io/yaml reads as a mapping (their crds/ and values,
 // the largest real documents at hand) and requires the same answer.
 func TestObjectOnCorpus(t *testing.T) {
-	dir := os.Getenv("HOOKRUNNER_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "corpus")
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("no corpus at %s: %v", dir, err)
+	dir, _ := corpus.Dir(filepath.Join("..", ".."))
+	if err := corpus.Present(dir); err != nil {
+		t.Skipf("no corpus: %v", err)
 	}
 	decoded := 0
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
@@ -156,10 +155,7 @@ func BenchmarkObject(b *testing.B) {
 // largestCorpusDoc is argo-cd's ApplicationSet CRD (1.4 MB), the largest
 // document of the corpus, without its template actions (whole lines).
 func largestCorpusDoc(b *testing.B) []byte {
-	dir := os.Getenv("HOOKRUNNER_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "corpus")
-	}
+	dir, _ := corpus.Dir(filepath.Join("..", ".."))
 	data, err := os.ReadFile(filepath.Join(dir, "argo-cd", "templates", "crds", "crd-applicationset.yaml"))
 	if err != nil {
 		b.Skipf("no corpus: %v", err)
