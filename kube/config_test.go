@@ -115,6 +115,25 @@ func TestLoadAppliesClientSettings(t *testing.T) {
 	}
 }
 
+// TestGetterMaxInFlight: the bound the Helm client's writers are sized to
+// (HelmClient.Workers) is the run's own: the default, the option, or none.
+func TestGetterMaxInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		option, want int
+	}{{0, DefaultMaxInFlight}, {8, 8}, {1, 1}, {-1, 0}} {
+		cfg, err := Load(Options{Kubeconfig: "testdata/token.kubeconfig", MaxInFlight: tc.option}, "default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Getter().MaxInFlight(); got != tc.want {
+			t.Errorf("MaxInFlight option %d: Getter().MaxInFlight() = %d, want %d", tc.option, got, tc.want)
+		}
+		if got := cfg.ForHelmActions().MaxInFlight(); got != tc.want {
+			t.Errorf("MaxInFlight option %d: ForHelmActions().MaxInFlight() = %d, want %d", tc.option, got, tc.want)
+		}
+	}
+}
+
 func TestNoKubeconfigOutsideAPod(t *testing.T) {
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	_, err := Load(Options{}, "default")

@@ -52,6 +52,15 @@ func (g *Getter) ToRESTConfig() (*rest.Config, error) {
 	return rc, nil
 }
 
+// MaxInFlight is the bound on the requests of the run in flight at once
+// (0: unbounded).
+func (g *Getter) MaxInFlight() int {
+	if g.cfg.inflight == nil {
+		return 0
+	}
+	return cap(g.cfg.inflight.slots)
+}
+
 // ForHelmActions returns a Getter for the Helm SDK's install, upgrade and
 // uninstall clients that can answer their one-by-one GETs of a chart's
 // resources (existence and ownership checks) from one LIST per collection,

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	goruntime "runtime"
 	"sync"
@@ -41,6 +42,11 @@ import (
 // wait, as before.
 type HelmClient struct {
 	*helmkube.Client
+
+	// Workers bounds the resources Create and Delete write at once; 0
+	// leaves the SDK's goroutine per resource. Set it to the run's
+	// in-flight bound (Getter.MaxInFlight): more would only wait.
+	Workers int
 
 	mu sync.Mutex
 	// written maps each resource written by this action (the Helm SDK
@@ -150,11 +156,55 @@ func (c *HelmClient) Build(r io.Reader, validate bool) (helmkube.ResourceList, e
 }
 
 // Create creates resources as Helm does and remembers what the server
-// returned.
+// returned. A list longer than Workers is created Workers at a time (see
+// eachByKind), each resource by the SDK's own Create; the result and the
+// errors are the SDK's, every error joined.
 func (c *HelmClient) Create(resources helmkube.ResourceList, options ...helmkube.ClientCreateOption) (*helmkube.Result, error) {
-	res, err := c.Client.Create(resources, options...)
+	if c.Workers <= 0 || len(resources) <= c.Workers {
+		res, err := c.Client.Create(resources, options...)
+		c.remember(resources)
+		return res, err
+	}
+	var mu sync.Mutex
+	var errs []error
+	eachByKind(resources, c.Workers, func(info *resource.Info) {
+		if _, err := c.Client.Create(helmkube.ResourceList{info}, options...); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	})
 	c.remember(resources)
-	return res, err
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &helmkube.Result{Created: resources}, nil
+}
+
+// Delete deletes resources as Helm does, a list longer than Workers
+// Workers at a time (see eachByKind), each resource by the SDK's own
+// Delete. As the SDK's, it attempts every resource, returns what it
+// deleted (or found gone) and every error.
+func (c *HelmClient) Delete(resources helmkube.ResourceList, policy metav1.DeletionPropagation) (*helmkube.Result, []error) {
+	if c.Workers <= 0 || len(resources) <= c.Workers {
+		return c.Client.Delete(resources, policy)
+	}
+	var mu sync.Mutex
+	res := &helmkube.Result{}
+	var errs []error
+	eachByKind(resources, c.Workers, func(info *resource.Info) {
+		one, err := c.Client.Delete(helmkube.ResourceList{info}, policy)
+		mu.Lock()
+		defer mu.Unlock()
+		if one != nil {
+			res.Deleted = append(res.Deleted, one.Deleted...)
+		}
+		errs = append(errs, err...)
+	})
+	if errs != nil {
+		return nil, errs
+	}
+	return res, nil
 }
 
 // Update updates resources as Helm does and remembers what the server

@@ -278,3 +278,121 @@ spec:
 		t.Errorf("WatchUntilReady returned with the Job not complete: %+v", job.Status)
 	}
 }
+
+const pooledManifest = `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: sa}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: c0}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: c1}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: bad}
+bogus: field
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: c2}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: c3}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: svc}
+spec: {ports: [{port: 80}]}
+`
+
+// TestHelmClientCreatesAndDeletesWorkersAtATime: with more resources than
+// Workers, Create and Delete still do what the SDK's do: every resource
+// attempted, the error of the one the API server refuses returned (naming
+// it) while the others are written, what was written remembered for the
+// wait; Delete counts a resource already gone as deleted.
+func TestHelmClientCreatesAndDeletesWorkersAtATime(t *testing.T) {
+	const ns = "helmclient-pooled"
+	cs := setup(t, ns)
+	cfg, err := kube.Load(kube.Options{Kubeconfig: cluster.Get(t).Kubeconfig}, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := kube.NewHelmClient(helmkube.New(cfg.Getter()))
+	hc.Workers = 2
+	list, err := hc.Build(strings.NewReader(pooledManifest), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, info := range list {
+		info.Namespace = ns
+	}
+
+	res, err := hc.Create(list)
+	if err == nil || !strings.Contains(err.Error(), "bad") || !strings.Contains(err.Error(), "bogus") {
+		t.Fatalf("Create with a ConfigMap the server refuses: %v, want an error naming it and its field", err)
+	}
+	if res != nil {
+		t.Errorf("Create failed but returned a result: %+v", res)
+	}
+	ctx := context.Background()
+	for _, name := range []string{"c0", "c1", "c2", "c3"} {
+		if _, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			t.Errorf("ConfigMap %s: %v, want it created despite the other's error", name, err)
+		}
+	}
+	if _, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, "sa", metav1.GetOptions{}); err != nil {
+		t.Errorf("ServiceAccount: %v", err)
+	}
+	if _, err := cs.CoreV1().Services(ns).Get(ctx, "svc", metav1.GetOptions{}); err != nil {
+		t.Errorf("Service (the kind after the failed one): %v", err)
+	}
+	if got, want := names(hc.NotReady(list)), "ConfigMap/bad"; got != want {
+		t.Errorf("pending after Create %q, want %q (the written ones remembered)", got, want)
+	}
+
+	// Again, from a fresh build (the written objects now carry the
+	// server's managedFields, which an apply may not send).
+	rebuilt, err := hc.Build(strings.NewReader(pooledManifest), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var good helmkube.ResourceList
+	for _, info := range rebuilt {
+		info.Namespace = ns
+		if info.Name != "bad" {
+			good = append(good, info)
+		}
+	}
+	res, err = hc.Create(good)
+	if err != nil {
+		t.Fatalf("Create again (applied server-side, so idempotent): %v", err)
+	}
+	if got, want := names(res.Created), names(good); got != want {
+		t.Errorf("Created %q, want %q", got, want)
+	}
+
+	if err := cs.CoreV1().ConfigMaps(ns).Delete(ctx, "c1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	del, errs := hc.Delete(good, metav1.DeletePropagationBackground)
+	if len(errs) != 0 {
+		t.Fatalf("Delete: %v", errs)
+	}
+	if got, want := len(del.Deleted), len(good); got != want {
+		t.Errorf("Deleted %d resources (%s), want %d: one already gone counts", got, names(del.Deleted), want)
+	}
+	cms, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cm := range cms.Items {
+		if cm.Name != "kube-root-ca.crt" && cm.DeletionTimestamp == nil {
+			t.Errorf("ConfigMap %s still there after Delete", cm.Name)
+		}
+	}
+}

@@ -56,7 +56,9 @@ func newHelmConfig(getter *kube.Getter, namespace string, log slog.Handler) (*ac
 	}
 	cfg.Releases.Driver = newReleaseStore(cs.CoreV1().Secrets(namespace), slog.New(log))
 	if kc, ok := cfg.KubeClient.(*helmkube.Client); ok {
-		cfg.KubeClient = kube.NewHelmClient(kc)
+		hc := kube.NewHelmClient(kc)
+		hc.Workers = getter.MaxInFlight()
+		cfg.KubeClient = hc
 	}
 	return cfg, nil
 }
