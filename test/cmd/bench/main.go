@@ -165,6 +165,9 @@ func run() error {
 		{name: "client-go limit", install: func(ns string, n int, _ bool) []string {
 			return []string{e.raw, "-n", strconv.Itoa(n), "-namespace", ns}
 		}},
+		{name: "client-go apply limit", install: func(ns string, n int, _ bool) []string {
+			return []string{e.raw, "-apply", "-n", strconv.Itoa(n), "-namespace", ns}
+		}},
 	}
 	sections := map[string]bool{}
 	for _, name := range strings.Split(*sectionsF, ",") {
@@ -231,7 +234,7 @@ func run() error {
 						uninstalls[t.name][n] = append(uninstalls[t.name][n], u)
 					}
 				}
-				fmt.Fprintf(os.Stderr, "bench: %-16s %5d objects %s: %.2fs %.0f MB %0.f requests\n", t.name, n, label, s.Wall, s.RSSMB, s.Requests)
+				fmt.Fprintf(os.Stderr, "bench: %-21s %5d objects %s: %.2fs %.0f MB %0.f requests\n", t.name, n, label, s.Wall, s.RSSMB, s.Requests)
 			}
 		}
 	}
