@@ -129,6 +129,9 @@ func (r *run) installValidated(spec InstallSpec, st *installState) (err error) {
 	}
 	if st.plan.kind == planNone && spec.Drift != kube.DriftOff && spec.Drift != "" {
 		if err := r.step("drift", ExitAction, func() error {
+			if !r.member {
+				defer collectLess()()
+			}
 			return r.retryTransient("drift", func() error { return r.drift(spec, st) })
 		}); err != nil {
 			return err

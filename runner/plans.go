@@ -119,6 +119,7 @@ func (r *run) child(c Common) *run {
 		helm:    newHelmTail(log),
 		start:   time.Now(),
 		pod:     r.pod,
+		member:  true,
 		result: Result{
 			Release: ReleaseInfo{Name: c.Release, Namespace: c.Namespace},
 			Outputs: map[string]string{},

@@ -51,6 +51,8 @@ type run struct {
 	custom    kube.CustomReader
 	inCluster bool
 	pod       kube.Object
+	// member: this run is one release of a plan, others may run beside it.
+	member bool
 }
 
 func newRun(parent context.Context, command string, c Common, o IO) *run {
