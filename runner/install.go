@@ -402,13 +402,9 @@ func (r *run) inspect(spec InstallSpec, st *installState) error {
 // decide reads the release history and decides what to do, writing
 // nothing.
 func (r *run) decide(spec InstallSpec, st *installState) error {
-	list, err := st.cfg.Releases.History(spec.Release)
+	history, err := readHistory(st.cfg, spec.Release)
 	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
 		return fmt.Errorf("read release history: %w", err)
-	}
-	history, err := asReleases(list)
-	if err != nil {
-		return err
 	}
 	meta := st.loaded.Chart.Metadata
 	st.plan, err = decide(history, want{hash: st.hash, digest: st.identity, chartName: meta.Name, chartVersion: meta.Version, onFailed: spec.OnFailed})
@@ -417,6 +413,20 @@ func (r *run) decide(spec InstallSpec, st *installState) error {
 	}
 	r.log.Info("release inspected", "plan", string(st.plan.kind), "why", st.plan.why)
 	return nil
+}
+
+// readHistory reads a release's revisions for decide: through the release
+// store, only the latest decoded in full (see releaseStore.history);
+// through another driver (tests), Helm's History.
+func readHistory(cfg *action.Configuration, name string) ([]*release.Release, error) {
+	if s, ok := cfg.Releases.Driver.(releaseStore); ok {
+		return s.history(name)
+	}
+	list, err := cfg.Releases.History(name)
+	if err != nil {
+		return nil, err
+	}
+	return asReleases(list)
 }
 
 // act runs the planned Helm action.
