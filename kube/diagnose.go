@@ -209,16 +209,12 @@ func podFindings(ctx context.Context, cs kubernetes.Interface, owner Ref, pod *c
 			if t.Reason != "" && t.Reason != "Error" {
 				msg += " (" + t.Reason + ")"
 			}
-			if lines := lastLogLines(ctx, cs, pod, s.Name, true); lines != "" {
-				msg += "; last log lines: " + lines
-			}
+			msg = withLogLines(msg, lastLogLines(ctx, cs, pod, s.Name, true))
 			out = append(out, finding(reason, msg, 3))
 		case s.State.Terminated != nil && s.State.Terminated.ExitCode != 0:
 			t := s.State.Terminated
 			msg := fmt.Sprintf("container %s exited with code %d", s.Name, t.ExitCode)
-			if lines := lastLogLines(ctx, cs, pod, s.Name, false); lines != "" {
-				msg += "; last log lines: " + lines
-			}
+			msg = withLogLines(msg, lastLogLines(ctx, cs, pod, s.Name, false))
 			out = append(out, finding("ContainerFailed", msg, 3))
 		}
 	}
@@ -263,7 +259,34 @@ func logLines(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, con
 			lines = append(lines, l)
 		}
 	}
-	return clip(strings.Join(lines, " | "), maxMessage)
+	return strings.Join(lines, " | ")
+}
+
+// withLogLines appends a container's last log lines to msg, keeping their
+// end when the finding's message (maxMessage) cannot hold them all: a
+// crashing program's last line is most often its fatal error, and the
+// order in which the runtime interleaves its stdout and stderr lines is
+// not fixed.
+func withLogLines(msg, lines string) string {
+	if lines == "" {
+		return msg
+	}
+	msg += "; last log lines: "
+	return msg + clipFront(lines, maxMessage-len(msg))
+}
+
+// clipFront is clip keeping the end of s: "…" and the last n-len("…")
+// bytes, whitespace collapsed, cut at a rune boundary.
+func clipFront(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) <= n {
+		return s
+	}
+	cut := len(s) - (n - len("…"))
+	for cut < len(s) && !utf8RuneStart(s[cut]) {
+		cut++
+	}
+	return "…" + s[cut:]
 }
 
 // lastWarning returns the newest Warning Event about an object, or nil.
