@@ -25,6 +25,7 @@ func main() {
 	defer stop()
 	defer profile()()
 	tuneMemory()
+	hugePageHeap()
 	var cli CLI
 	parser := kong.Must(&cli,
 		kong.Name("hookrunner"),
