@@ -15,6 +15,7 @@ const (
 	// corpus and bulk charts). Address space, not memory: only what the
 	// heap touches is backed.
 	heapReserve = 256 << 20
+	piece       = 8 << 20
 	hugePage    = 2 << 20
 	madvHuge    = 14 // MADV_HUGEPAGE
 )
@@ -37,18 +38,32 @@ func hugePageHeap() {
 	if reserve == 0 || thpDisabled(os.Getenv("GODEBUG")) {
 		return
 	}
-	b := make([]byte, reserve)
-	base := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	beg := (base + hugePage - 1) &^ (hugePage - 1)
-	end := (base + uintptr(reserve)) &^ (hugePage - 1)
-	if beg < end {
-		_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, beg, end-beg, madvHuge)
+	// The placeholder is many pieces, not one: the runtime zeroes (and so
+	// touches, a 4 KiB fault at a time) a piece that reuses memory it
+	// freed before, and one 256 MB piece that did took a second.
+	// The collector stays off meanwhile: otherwise every piece starts a
+	// cycle that marks the heap package initialisation left.
+	percent := debug.SetGCPercent(-1)
+	pieces := make([][]byte, reserve/piece)
+	for i := range pieces {
+		pieces[i] = make([]byte, piece)
+		advise(pieces[i])
 	}
-	runtime.KeepAlive(b)
-	b = nil
+	runtime.KeepAlive(pieces)
+	pieces = nil
+	debug.SetGCPercent(percent)
 	// Collect the placeholder and return its (untouched) pages, so that it
 	// never counts against the heap's goal or a memory limit.
 	debug.FreeOSMemory()
+}
+
+// advise asks for huge pages for every huge page b overlaps (its
+// neighbours there are heap memory too).
+func advise(b []byte) {
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	beg := base &^ (hugePage - 1)
+	end := (base + uintptr(len(b)) + hugePage - 1) &^ (hugePage - 1)
+	_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, beg, end-beg, madvHuge)
 }
 
 // reserveFor is the placeholder's size under a memory limit: heapReserve,
@@ -57,7 +72,7 @@ func hugePageHeap() {
 func reserveFor(limit int64) int {
 	r := int64(heapReserve)
 	if limit/2 < r {
-		r = limit / 2 &^ (hugePage - 1)
+		r = limit / 2 &^ (piece - 1)
 	}
 	if r < 8<<20 {
 		return 0

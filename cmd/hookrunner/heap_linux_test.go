@@ -16,8 +16,8 @@ func TestReserveFor(t *testing.T) {
 	}{
 		{limit: 1<<63 - 1, want: heapReserve}, // no limit
 		{limit: 1 << 30, want: heapReserve},
-		{limit: 300 << 20, want: 150 << 20},
-		{limit: 301 << 20, want: 150 << 20}, // rounded down to huge pages
+		{limit: 320 << 20, want: 160 << 20},
+		{limit: 300 << 20, want: 144 << 20}, // rounded down to whole pieces
 		{limit: 16 << 20, want: 8 << 20},
 		{limit: 15 << 20, want: 0},
 		{limit: 0, want: 0},
