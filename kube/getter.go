@@ -65,8 +65,10 @@ func (g *Getter) MaxInFlight() int {
 // uninstall clients that can answer their one-by-one GETs of a chart's
 // resources (existence and ownership checks) from one LIST per collection,
 // once UseSnapshots(true) says that is safe (an install or upgrade that
-// applies server-side, an uninstall). Lock, wait and lookups keep using
-// Getter, which always asks the server. Both share one discovery.
+// applies server-side, an uninstall), or until the first write
+// (UseSnapshotsUntilWrite: an install that applies client-side). Lock,
+// wait and lookups keep using Getter, which always asks the server. Both
+// share one discovery.
 func (c *Config) ForHelmActions() *Getter {
 	return &Getter{cfg: c, snapshots: newSnapshots()}
 }
@@ -75,7 +77,21 @@ func (c *Config) ForHelmActions() *Getter {
 // Getter without them (or a nil one).
 func (g *Getter) UseSnapshots(on bool) {
 	if g != nil && g.snapshots != nil {
+		g.snapshots.untilWrite.Store(false)
 		g.snapshots.on.Store(on)
+	}
+}
+
+// UseSnapshotsUntilWrite serves GETs from snapshots until the first write
+// through the Getter, of any collection; from then on every GET asks the
+// server (until UseSnapshots turns them on again). That is safe for an
+// install that applies client-side: Helm's existence checks all come
+// before its first write (the release record), and every read it merges
+// with later is live.
+func (g *Getter) UseSnapshotsUntilWrite() {
+	if g != nil && g.snapshots != nil {
+		g.snapshots.untilWrite.Store(true)
+		g.snapshots.on.Store(true)
 	}
 }
 

@@ -396,3 +396,112 @@ func TestHelmClientCreatesAndDeletesWorkersAtATime(t *testing.T) {
 		}
 	}
 }
+
+const clientSideManifest = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: c0}
+data: {a: b}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: c1}
+data: {a: b}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: Not_A_Name}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: c2}
+data: {a: b}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: svc}
+spec: {ports: [{port: 80}]}
+`
+
+// TestHelmClientCreatesClientSide: after CreateClientSide(true), Create
+// writes each resource as the SDK's client-side apply does (the same field
+// manager and operation as an object the SDK itself created client-side),
+// concurrently, every resource attempted, the refused one's error returned,
+// what was written remembered for the wait; and, as the SDK's, a second
+// create of the same objects fails (a create is not an apply).
+func TestHelmClientCreatesClientSide(t *testing.T) {
+	const ns = "helmclient-clientside"
+	cs := setup(t, ns)
+	cfg, err := kube.Load(kube.Options{Kubeconfig: cluster.Get(t).Kubeconfig}, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := kube.NewHelmClient(helmkube.New(cfg.Getter()))
+	hc.Workers = 2
+	build := func(manifest string) helmkube.ResourceList {
+		list, err := hc.Build(strings.NewReader(manifest), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, info := range list {
+			info.Namespace = ns
+		}
+		return list
+	}
+	csa := helmkube.ClientCreateOptionServerSideApply(false, false)
+
+	// The reference: one object the SDK creates client-side itself.
+	if _, err := hc.Client.Create(build("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ref}\ndata: {a: b}\n"), csa); err != nil {
+		t.Fatal(err)
+	}
+	hc.CreateClientSide(true)
+	list := build(clientSideManifest)
+	res, err := hc.Create(list, csa)
+	if err == nil || !strings.Contains(err.Error(), "Not_A_Name") {
+		t.Fatalf("Create with a name the server refuses: %v, want an error naming it", err)
+	}
+	if res != nil {
+		t.Errorf("Create failed but returned a result: %+v", res)
+	}
+	ctx := context.Background()
+	ref, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, "ref", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := managers(ref.ManagedFields)
+	if want == "" {
+		t.Fatal("the SDK's client-side create left no managedFields to compare with")
+	}
+	for _, name := range []string{"c0", "c1", "c2"} {
+		cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Errorf("ConfigMap %s: %v, want it created despite the other's error", name, err)
+			continue
+		}
+		if got := managers(cm.ManagedFields); got != want {
+			t.Errorf("ConfigMap %s written by %q, want %q as the SDK's client-side create", name, got, want)
+		}
+	}
+	if _, err := cs.CoreV1().Services(ns).Get(ctx, "svc", metav1.GetOptions{}); err != nil {
+		t.Errorf("Service (the kind after the failed one): %v", err)
+	}
+	if got, want := names(hc.NotReady(list)), "ConfigMap/Not_A_Name"; got != want {
+		t.Errorf("pending after Create %q, want %q (the written ones remembered)", got, want)
+	}
+
+	again := build("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c0}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c1}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c3}\n")
+	if _, err := hc.Create(again, csa); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("creating existing objects client-side: %v, want already exists", err)
+	}
+	if _, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, "c3", metav1.GetOptions{}); err != nil {
+		t.Errorf("c3, new beside the existing ones: %v", err)
+	}
+}
+
+// managers lists the manager and operation of each managedFields entry.
+func managers(entries []metav1.ManagedFieldsEntry) string {
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Manager+"/"+string(e.Operation))
+	}
+	return strings.Join(out, " ")
+}

@@ -44,6 +44,10 @@ type snapshots struct {
 	// client-side apply reads live objects to merge with and must see them
 	// fresh.
 	on atomic.Bool
+	// untilWrite, when set, turns on off at the first write of any
+	// collection: client-side apply's existence checks all come before
+	// its first write, and its later reads (to merge with) stay live.
+	untilWrite atomic.Bool
 
 	mu    sync.Mutex
 	gets  map[string]int                        // collection → GETs seen
@@ -88,6 +92,9 @@ func collectionOf(p string) (collection, name string, ok bool) {
 func (t *snapshotTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	collection, name, named := collectionOf(req.URL.Path)
 	if req.Method != http.MethodGet {
+		if t.untilWrite.Load() {
+			t.on.Store(false)
+		}
 		if named || req.Method == http.MethodPost {
 			key := collection
 			if !named {

@@ -440,7 +440,8 @@ func (r *run) act(spec InstallSpec, st *installState) error {
 		err error
 	)
 	// Answer the existence checks from snapshots only when the action
-	// applies server-side; client-side apply merges with live objects.
+	// applies server-side; client-side apply merges with live objects
+	// (an install's checks may, see below).
 	serverSide := appliesServerSide(spec.ServerSide, st.plan.kind, st.plan.current)
 	st.getter.UseSnapshots(serverSide)
 	defer st.getter.UseSnapshots(false)
@@ -463,6 +464,15 @@ func (r *run) act(spec InstallSpec, st *installState) error {
 		fallthrough
 	case planInstall:
 		r.result.Action = ActionInstall
+		if !serverSide {
+			// A client-side install still checks existence before its
+			// first write, then reads live; its creates go concurrently.
+			st.getter.UseSnapshotsUntilWrite()
+			if hc, ok := st.cfg.KubeClient.(*kube.HelmClient); ok {
+				hc.CreateClientSide(true)
+				defer hc.CreateClientSide(false)
+			}
+		}
 		in := newInstall(r.ctx, st.cfg, spec, st.hash, remaining(), st.plan.replace)
 		if !st.post.Empty() {
 			in.PostRenderer = st.post

@@ -350,29 +350,44 @@ func TestLargeAndHostileInput(t *testing.T) {
 // The existence checks before an install are answered from one LIST per
 // collection (kube.snapshotTransport) once a chart has many objects: an
 // object that already exists, not owned by the release, must still stop
-// the install, exactly as one GET per object would.
+// the install, exactly as one GET per object would, whether the install
+// applies server-side or client-side (whose creates then run concurrently).
 func TestSnapshotSeesExistingObjects(t *testing.T) {
 	t.Parallel()
-	ns := createNamespace(t)
-	taken := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "bulk-37"}}
-	if _, err := client(t).CoreV1().ConfigMaps(ns).Create(context.Background(), taken, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	r := hookrunner(t, nil, "install", "bulk", bulk, "-n", ns, "--set", "count=100", "--debug")
-	if r.code != runner.ExitAction || !strings.Contains(r.result.Reason, `ConfigMap "bulk-37"`) || !strings.Contains(r.result.Reason, "exists and cannot be imported") {
-		t.Fatalf("exit %d: %s", r.code, r.result.Reason)
-	}
-	if n := releaseSecrets(t, ns); n != 0 {
-		t.Errorf("%d release records after a refused install", n)
-	}
-	// With the object gone, the same install goes through, checking the
-	// other 99 against the snapshot.
-	if err := client(t).CoreV1().ConfigMaps(ns).Delete(context.Background(), "bulk-37", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	hookrunner(t, nil, "install", "bulk", bulk, "-n", ns, "--set", "count=100").must(t)
-	list, err := client(t).CoreV1().ConfigMaps(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=bulk"})
-	if err != nil || len(list.Items) != 100 {
-		t.Errorf("%d ConfigMaps, err %v", len(list.Items), err)
+	for _, serverSide := range []string{"auto", "false"} {
+		t.Run("server-side-"+serverSide, func(t *testing.T) {
+			t.Parallel()
+			ns := createNamespace(t)
+			taken := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "bulk-37"}}
+			if _, err := client(t).CoreV1().ConfigMaps(ns).Create(context.Background(), taken, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			r := hookrunner(t, nil, "install", "bulk", bulk, "-n", ns, "--set", "count=100", "--server-side", serverSide, "--debug")
+			if r.code != runner.ExitAction || !strings.Contains(r.result.Reason, `ConfigMap "bulk-37"`) || !strings.Contains(r.result.Reason, "exists and cannot be imported") {
+				t.Fatalf("exit %d: %s", r.code, r.result.Reason)
+			}
+			if n := releaseSecrets(t, ns); n != 0 {
+				t.Errorf("%d release records after a refused install", n)
+			}
+			// With the object gone, the same install goes through, checking
+			// the other 99 against the snapshot.
+			if err := client(t).CoreV1().ConfigMaps(ns).Delete(context.Background(), "bulk-37", metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			hookrunner(t, nil, "install", "bulk", bulk, "-n", ns, "--set", "count=100", "--server-side", serverSide).must(t)
+			list, err := client(t).CoreV1().ConfigMaps(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=bulk"})
+			if err != nil || len(list.Items) != 100 {
+				t.Fatalf("%d ConfigMaps, err %v", len(list.Items), err)
+			}
+			want := metav1.ManagedFieldsOperationApply
+			if serverSide == "false" {
+				want = metav1.ManagedFieldsOperationUpdate
+			}
+			for _, cm := range list.Items {
+				if len(cm.ManagedFields) != 1 || cm.ManagedFields[0].Manager != kube.FieldManager || cm.ManagedFields[0].Operation != want {
+					t.Fatalf("ConfigMap %s managed by %+v, want one %s by %s", cm.Name, cm.ManagedFields, want, kube.FieldManager)
+				}
+			}
+		})
 	}
 }
