@@ -156,6 +156,9 @@ func run() error {
 		}, uninstall: func(ns string) []string {
 			return []string{e.hookrunner, "uninstall", "b", "-n", ns, "--log-format", "json"}
 		}},
+		{name: "hookrunner --server-side=false", install: func(ns string, n int, mix bool) []string {
+			return append([]string{e.hookrunner, "install", "b", e.chart, "-n", ns, "--create-namespace", "--log-format", "json", "--server-side=false"}, set(n, mix)...)
+		}},
 		{name: "helm", mixes: true, install: func(ns string, n int, mix bool) []string {
 			return append([]string{e.helm, "install", "b", e.chart, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m"}, set(n, mix)...)
 		}, uninstall: func(ns string) []string { return []string{e.helm, "uninstall", "b", "-n", ns, "--wait"} }},
@@ -234,7 +237,7 @@ func run() error {
 						uninstalls[t.name][n] = append(uninstalls[t.name][n], u)
 					}
 				}
-				fmt.Fprintf(os.Stderr, "bench: %-21s %5d objects %s: %.2fs %.0f MB %0.f requests\n", t.name, n, label, s.Wall, s.RSSMB, s.Requests)
+				fmt.Fprintf(os.Stderr, "bench: %-30s %5d objects %s: %.2fs %.0f MB %0.f requests\n", t.name, n, label, s.Wall, s.RSSMB, s.Requests)
 			}
 		}
 	}
