@@ -120,9 +120,16 @@ func writeReport(path string, e *env, tools []tool, sizes []int, results, uninst
 // wall time and peak RSS per chart, grouped bars). Legends sit above the
 // data: the y range leaves them room.
 func writePlot(path string, tools []tool, sizes []int, results map[string]map[int][]sample, corpus []corpusResult) error {
-	colors := []color.Color{color.RGBA{R: 31, G: 119, B: 180, A: 255}, color.RGBA{R: 214, G: 39, B: 40, A: 255},
-		color.RGBA{R: 255, G: 127, B: 14, A: 255}, color.RGBA{R: 44, G: 160, B: 44, A: 255},
-		color.RGBA{R: 148, G: 103, B: 189, A: 255}, color.RGBA{R: 140, G: 86, B: 75, A: 255}}
+	// One colour per tool in every panel (the limit programs share one).
+	colors := map[string]color.Color{
+		"hookrunner":            color.RGBA{R: 31, G: 119, B: 180, A: 255},
+		csaTool:                 color.RGBA{R: 23, G: 190, B: 207, A: 255},
+		"helm":                  color.RGBA{R: 214, G: 39, B: 40, A: 255},
+		"helm --qps 100":        color.RGBA{R: 255, G: 127, B: 14, A: 255},
+		"client-go limit":       color.RGBA{R: 44, G: 160, B: 44, A: 255},
+		"limit":                 color.RGBA{R: 44, G: 160, B: 44, A: 255},
+		"client-go apply limit": color.RGBA{R: 148, G: 103, B: 189, A: 255},
+	}
 	var row []*plot.Plot
 	bulk := func(title, ylabel string, f func(sample) float64) error {
 		p := plot.New()
@@ -133,7 +140,7 @@ func writePlot(path string, tools []tool, sizes []int, results map[string]map[in
 		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, labelledLogTicks{}
 		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, labelledLogTicks{}
 		hi := 0.0
-		for i, t := range tools {
+		for _, t := range tools {
 			pts := make(plotter.XYs, len(sizes))
 			for j, n := range sizes {
 				pts[j].X, pts[j].Y = float64(n), median(pick(results[t.name][n], f))
@@ -143,7 +150,7 @@ func writePlot(path string, tools []tool, sizes []int, results map[string]map[in
 			if err != nil {
 				return err
 			}
-			line.Color, points.Color = colors[i%len(colors)], colors[i%len(colors)]
+			line.Color, points.Color = colorOf(colors, t.name), colorOf(colors, t.name)
 			p.Add(line, points)
 			p.Legend.Add(t.name, line, points)
 		}
@@ -179,7 +186,7 @@ func writePlot(path string, tools []tool, sizes []int, results map[string]map[in
 			if err != nil {
 				return err
 			}
-			bars.Color = colors[i%len(colors)]
+			bars.Color = colorOf(colors, tool)
 			bars.LineStyle.Width = 0
 			bars.Offset = vg.Length(i-2)*width + width/2
 			p.Add(bars)
@@ -235,6 +242,14 @@ func writePlot(path string, tools []tool, sizes []int, results map[string]map[in
 	defer f.Close()
 	_, err = vgimg.PngCanvas{Canvas: img}.WriteTo(f)
 	return err
+}
+
+// colorOf is name's colour in colors, grey for a tool without one.
+func colorOf(colors map[string]color.Color, name string) color.Color {
+	if c, ok := colors[name]; ok {
+		return c
+	}
+	return color.Gray{Y: 128}
 }
 
 // labelledLogTicks labels 1, 2 and 5 of every decade, so a log axis over
