@@ -10,6 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	helmkube "helm.sh/helm/v4/pkg/kube"
@@ -310,13 +311,10 @@ metadata: {name: svc}
 spec: {ports: [{port: 80}]}
 `
 
-// TestHelmClientCreatesAndDeletesWorkersAtATime: with more resources than
-// Workers, Create and Delete still do what the SDK's do: every resource
-// attempted, the error of the one the API server refuses returned (naming
-// it) while the others are written, what was written remembered for the
-// wait; Delete counts a resource already gone as deleted.
-func TestHelmClientCreatesAndDeletesWorkersAtATime(t *testing.T) {
-	const ns = "helmclient-pooled"
+// pooledClient is a HelmClient for namespace ns (created) that writes two
+// resources at a time, and a client to check what it wrote.
+func pooledClient(t *testing.T, ns string) (kubernetes.Interface, *kube.HelmClient) {
+	t.Helper()
 	cs := setup(t, ns)
 	cfg, err := kube.Load(kube.Options{Kubeconfig: cluster.Get(t).Kubeconfig}, ns)
 	if err != nil {
@@ -324,13 +322,31 @@ func TestHelmClientCreatesAndDeletesWorkersAtATime(t *testing.T) {
 	}
 	hc := kube.NewHelmClient(helmkube.New(cfg.Getter()))
 	hc.Workers = 2
-	list, err := hc.Build(strings.NewReader(pooledManifest), false)
+	return cs, hc
+}
+
+// buildIn builds manifest with hc, every resource in namespace ns.
+func buildIn(t *testing.T, hc *kube.HelmClient, ns, manifest string) helmkube.ResourceList {
+	t.Helper()
+	list, err := hc.Build(strings.NewReader(manifest), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, info := range list {
 		info.Namespace = ns
 	}
+	return list
+}
+
+// TestHelmClientCreatesAndDeletesWorkersAtATime: with more resources than
+// Workers, Create and Delete still do what the SDK's do: every resource
+// attempted, the error of the one the API server refuses returned (naming
+// it) while the others are written, what was written remembered for the
+// wait; Delete counts a resource already gone as deleted.
+func TestHelmClientCreatesAndDeletesWorkersAtATime(t *testing.T) {
+	const ns = "helmclient-pooled"
+	cs, hc := pooledClient(t, ns)
+	list := buildIn(t, hc, ns, pooledManifest)
 
 	res, err := hc.Create(list)
 	if err == nil || !strings.Contains(err.Error(), "bad") || !strings.Contains(err.Error(), "bogus") {
@@ -357,13 +373,8 @@ func TestHelmClientCreatesAndDeletesWorkersAtATime(t *testing.T) {
 
 	// Again, from a fresh build (the written objects now carry the
 	// server's managedFields, which an apply may not send).
-	rebuilt, err := hc.Build(strings.NewReader(pooledManifest), false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var good helmkube.ResourceList
-	for _, info := range rebuilt {
-		info.Namespace = ns
+	for _, info := range buildIn(t, hc, ns, pooledManifest) {
 		if info.Name != "bad" {
 			good = append(good, info)
 		}
@@ -430,23 +441,8 @@ spec: {ports: [{port: 80}]}
 // create of the same objects fails (a create is not an apply).
 func TestHelmClientCreatesClientSide(t *testing.T) {
 	const ns = "helmclient-clientside"
-	cs := setup(t, ns)
-	cfg, err := kube.Load(kube.Options{Kubeconfig: cluster.Get(t).Kubeconfig}, ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := kube.NewHelmClient(helmkube.New(cfg.Getter()))
-	hc.Workers = 2
-	build := func(manifest string) helmkube.ResourceList {
-		list, err := hc.Build(strings.NewReader(manifest), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, info := range list {
-			info.Namespace = ns
-		}
-		return list
-	}
+	cs, hc := pooledClient(t, ns)
+	build := func(manifest string) helmkube.ResourceList { return buildIn(t, hc, ns, manifest) }
 	csa := helmkube.ClientCreateOptionServerSideApply(false, false)
 
 	// The reference: one object the SDK creates client-side itself.
