@@ -22,16 +22,19 @@ const snapshotAfter = 8
 const snapshotMaxItems = 10000
 
 // snapshotTransport answers the Helm SDK's one-by-one existence checks
-// (a GET of every resource of the chart before an install or upgrade) from
-// one LIST of the collection, instead of a request per object: for a chart
-// of 3000 ConfigMaps, 1 request instead of 3000 sequential ones.
+// (a GET of every resource of the chart before an install or upgrade, and
+// again in an upgrade's update) from one LIST of the collection, instead
+// of a request per object: for a chart of 3000 ConfigMaps, 1 request
+// instead of 3000.
 //
 // It is correct for what it serves: a collection's snapshot is taken on
-// the snapshotAfter-th GET and dropped at the first write to the
-// collection through this client; only plain JSON GETs of named objects
-// are served, everything else passes through. Objects changed by others
-// between the LIST and a GET are seen as of the LIST, a race the check
-// had anyway.
+// the snapshotAfter-th GET, once (GETs that come while it is being taken
+// wait for it), and an object this client has written is asked live ever
+// after; a POST to a collection (a create, whose name is in the body) or
+// any other write to it as a whole drops the collection's snapshot. Only
+// plain JSON GETs of named objects are served, everything else passes
+// through. Objects changed by others between the LIST and a GET are seen
+// as of the LIST, a race the check had anyway.
 type snapshotTransport struct {
 	next http.RoundTripper
 	*snapshots
@@ -49,14 +52,22 @@ type snapshots struct {
 	// its first write, and its later reads (to merge with) stay live.
 	untilWrite atomic.Bool
 
-	mu    sync.Mutex
-	gets  map[string]int                        // collection → GETs seen
-	snaps map[string]map[string]json.RawMessage // collection → name → object
-	dead  map[string]bool                       // collections not to snapshot
+	mu      sync.Mutex
+	gets    map[string]int                        // collection → GETs seen
+	snaps   map[string]map[string]json.RawMessage // collection → name → object
+	dead    map[string]bool                       // collections not to snapshot
+	written map[string]map[string]bool            // collection → names written: asked live
+	taking  map[string]chan struct{}              // collection → closed when its LIST is done
 }
 
 func newSnapshots() *snapshots {
-	return &snapshots{gets: map[string]int{}, snaps: map[string]map[string]json.RawMessage{}, dead: map[string]bool{}}
+	return &snapshots{
+		gets:    map[string]int{},
+		snaps:   map[string]map[string]json.RawMessage{},
+		dead:    map[string]bool{},
+		written: map[string]map[string]bool{},
+		taking:  map[string]chan struct{}{},
+	}
 }
 
 // wrap returns a transport over next that shares s.
@@ -95,39 +106,17 @@ func (t *snapshotTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		if t.untilWrite.Load() {
 			t.on.Store(false)
 		}
-		if named || req.Method == http.MethodPost {
-			key := collection
-			if !named {
-				key = req.URL.Path // POST to the collection itself
-			}
-			t.mu.Lock()
-			delete(t.snaps, key)
-			t.dead[key] = true // written: from now on, ask the server
-			t.mu.Unlock()
-		}
+		t.wrote(req.URL.Path, collection, name, named)
 		return t.next.RoundTrip(req)
 	}
 	if !named || req.URL.RawQuery != "" || !acceptsJSON(req) || !t.on.Load() {
 		return t.next.RoundTrip(req)
 	}
+	snap := t.snapshot(req, collection)
 	t.mu.Lock()
-	snap, have := t.snaps[collection]
-	if !have && !t.dead[collection] {
-		t.gets[collection]++
-		if t.gets[collection] >= snapshotAfter {
-			t.mu.Unlock()
-			snap = t.take(req, collection)
-			t.mu.Lock()
-			if snap != nil && !t.dead[collection] {
-				t.snaps[collection] = snap
-				have = true
-			} else {
-				t.dead[collection] = true
-			}
-		}
-	}
+	live := snap == nil || t.written[collection][name]
 	t.mu.Unlock()
-	if !have {
+	if live {
 		return t.next.RoundTrip(req)
 	}
 	if obj, ok := snap[name]; ok {
@@ -137,6 +126,72 @@ func (t *snapshotTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	status := fmt.Sprintf(`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"%s %q not found","reason":"NotFound","details":{"name":%q,"kind":%q},"code":404}`,
 		resource, name, name, resource)
 	return respond(req, http.StatusNotFound, []byte(status)), nil
+}
+
+// wrote records a write to p: a named object is asked live from now on;
+// a write to a collection as a whole (a POST, a delete of the collection)
+// drops its snapshot for good; a write to a subresource counts as one to
+// its object.
+func (s *snapshots) wrote(p, collection, name string, named bool) {
+	if !named {
+		if c, n, ok := collectionOf(path.Dir(p)); ok {
+			collection, name, named = c, n, true // a subresource
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !named {
+		delete(s.snaps, p)
+		s.dead[p] = true
+		return
+	}
+	if s.written[collection] == nil {
+		s.written[collection] = map[string]bool{}
+	}
+	s.written[collection][name] = true
+}
+
+// snapshot returns the collection's snapshot, taking it on the
+// snapshotAfter-th GET; nil while it should not be served (too few GETs
+// yet, or the collection cannot or may no longer be snapshot). GETs that
+// come while the LIST is under way wait for it: a concurrent update asks
+// for dozens of objects at once, and each LIST of a large collection costs
+// tens of milliseconds of CPU to decode.
+func (t *snapshotTransport) snapshot(req *http.Request, collection string) map[string]json.RawMessage {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	counted := false
+	for {
+		if snap, ok := t.snaps[collection]; ok || t.dead[collection] {
+			return snap
+		}
+		if done, busy := t.taking[collection]; busy {
+			t.mu.Unlock()
+			<-done
+			t.mu.Lock()
+			continue
+		}
+		if !counted {
+			t.gets[collection]++
+			counted = true
+		}
+		if t.gets[collection] < snapshotAfter {
+			return nil
+		}
+		done := make(chan struct{})
+		t.taking[collection] = done
+		t.mu.Unlock()
+		snap := t.take(req, collection)
+		t.mu.Lock()
+		delete(t.taking, collection)
+		close(done)
+		if snap == nil || t.dead[collection] {
+			t.dead[collection] = true
+			return nil
+		}
+		t.snaps[collection] = snap
+		return snap
+	}
 }
 
 // take lists collection with req's credentials; nil when it cannot or

@@ -3,7 +3,9 @@ package kube
 import (
 	"net/http"
 	"path"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -38,53 +40,93 @@ func TestCollectionOf(t *testing.T) {
 
 // fakeServer answers every request: a LIST with items a and b, a
 // GET of a named object with that object, anything else with 200; it
-// counts what reached it.
-type fakeServer struct{ lists, gets, writes int }
+// counts what reached it. A LIST waits for gate, when set, to close.
+type fakeServer struct {
+	gate chan struct{}
+
+	mu                  sync.Mutex
+	lists, gets, writes int
+}
 
 func (c *fakeServer) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch {
 	case req.Method != http.MethodGet:
-		c.writes++
+		c.count(&c.writes)
 		return respond(req, http.StatusOK, []byte(`{}`)), nil
 	case strings.HasSuffix(req.URL.Path, "/configmaps"):
-		c.lists++
+		c.count(&c.lists)
+		if c.gate != nil {
+			<-c.gate
+		}
 		return respond(req, http.StatusOK, []byte(`{"kind":"ConfigMapList","apiVersion":"v1","metadata":{},"items":[{"metadata":{"name":"a"}},{"metadata":{"name":"b"}}]}`)), nil
 	}
-	c.gets++
+	c.count(&c.gets)
 	return respond(req, http.StatusOK, []byte(`{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"`+path.Base(req.URL.Path)+`"}}`)), nil
 }
 
+func (c *fakeServer) count(n *int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	*n++
+}
+
+func (c *fakeServer) counts() (lists, gets, writes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lists, c.gets, c.writes
+}
+
+// send sends a request through rt and checks it succeeded.
+func send(t *testing.T, rt http.RoundTripper, method, p string) {
+	req, err := http.NewRequest(method, "https://api.test"+p, nil)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("%s %s: %v %v", method, p, resp, err)
+		return
+	}
+	resp.Body.Close()
+}
+
 // Which GETs the snapshots answer, and which reach the server, in each
-// mode: off; on (server-side apply: a collection is asked live once this
-// client has written to it); until the first write of any collection
-// (client-side install: every GET after a write is live).
+// mode: off; on (server-side apply: an object this client has written is
+// asked live, and a write to the collection as a whole drops its
+// snapshot); until the first write of any collection (client-side
+// install: every GET after a write is live).
 func TestSnapshotModes(t *testing.T) {
-	const cms = "/api/v1/namespaces/shop/configmaps/"
+	const cms = "/api/v1/namespaces/shop/configmaps"
 	type step struct {
 		method, path string
 	}
-	gets := func(n int) []step {
+	gets := func(n int, name string) []step {
 		var out []step
 		for range n {
-			out = append(out, step{http.MethodGet, cms + "a"})
+			out = append(out, step{http.MethodGet, cms + "/" + name})
 		}
 		return out
 	}
 	// Ten GETs (the eighth takes the snapshot), a write elsewhere, ten
-	// more GETs, a write to the collection, two more GETs.
+	// more GETs, a write of b, GETs of a and of b, a create in the
+	// collection, GETs of a.
 	var script []step
-	script = append(script, gets(10)...)
+	script = append(script, gets(10, "a")...)
 	script = append(script, step{http.MethodPost, "/api/v1/namespaces/shop/secrets"})
-	script = append(script, gets(10)...)
-	script = append(script, step{http.MethodPatch, cms + "b"})
-	script = append(script, gets(2)...)
+	script = append(script, gets(10, "a")...)
+	script = append(script, step{http.MethodPatch, cms + "/b"})
+	script = append(script, gets(2, "a")...)
+	script = append(script, gets(2, "b")...)
+	script = append(script, step{http.MethodPost, cms})
+	script = append(script, gets(2, "a")...)
 	cases := map[string]struct {
 		use             func(*snapshots)
 		lists, liveGets int
 	}{
-		"off":         {func(s *snapshots) {}, 0, 22},
-		"on":          {func(s *snapshots) { s.on.Store(true) }, 1, 7 + 2},
-		"until-write": {func(s *snapshots) { s.untilWrite.Store(true); s.on.Store(true) }, 1, 7 + 10 + 2},
+		"off":         {func(s *snapshots) {}, 0, 26},
+		"on":          {func(s *snapshots) { s.on.Store(true) }, 1, 7 + 2 + 2},
+		"until-write": {func(s *snapshots) { s.untilWrite.Store(true); s.on.Store(true) }, 1, 7 + 10 + 2 + 2 + 2},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -93,19 +135,43 @@ func TestSnapshotModes(t *testing.T) {
 			tc.use(s)
 			rt := s.wrap(next)
 			for _, st := range script {
-				req, err := http.NewRequest(st.method, "https://api.test"+st.path, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp, err := rt.RoundTrip(req)
-				if err != nil || resp.StatusCode != http.StatusOK {
-					t.Fatalf("%s %s: %v %v", st.method, st.path, resp, err)
-				}
-				resp.Body.Close()
+				send(t, rt, st.method, st.path)
 			}
-			if next.lists != tc.lists || next.gets != tc.liveGets || next.writes != 2 {
-				t.Errorf("server saw %d lists, %d GETs, %d writes; want %d, %d, 2", next.lists, next.gets, next.writes, tc.lists, tc.liveGets)
+			if lists, gets, writes := next.counts(); lists != tc.lists || gets != tc.liveGets || writes != 3 {
+				t.Errorf("server saw %d lists, %d GETs, %d writes; want %d, %d, 3", lists, gets, writes, tc.lists, tc.liveGets)
 			}
 		})
+	}
+}
+
+// GETs that come at once while the collection is being listed wait for
+// that LIST and are answered from it: one LIST, whatever the timing.
+func TestSnapshotIsTakenOnce(t *testing.T) {
+	const cm = "/api/v1/namespaces/shop/configmaps/a"
+	next := &fakeServer{gate: make(chan struct{})}
+	s := newSnapshots()
+	s.on.Store(true)
+	rt := s.wrap(next)
+	for range snapshotAfter - 1 {
+		send(t, rt, http.MethodGet, cm)
+	}
+	const at = 32
+	var entered sync.WaitGroup
+	var wg sync.WaitGroup
+	entered.Add(at)
+	for range at {
+		wg.Go(func() {
+			entered.Done()
+			send(t, rt, http.MethodGet, cm)
+		})
+	}
+	entered.Wait()
+	for range 1000 {
+		runtime.Gosched() // let the others reach the snapshot
+	}
+	close(next.gate)
+	wg.Wait()
+	if lists, gets, _ := next.counts(); lists != 1 || gets != snapshotAfter-1 {
+		t.Errorf("server saw %d lists and %d GETs, want 1 list and %d GETs", lists, gets, snapshotAfter-1)
 	}
 }
