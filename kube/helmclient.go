@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -268,12 +269,167 @@ func (c *HelmClient) Delete(resources helmkube.ResourceList, policy metav1.Delet
 }
 
 // Update updates resources as Helm does and remembers what the server
-// returned.
-func (c *HelmClient) Update(original, target helmkube.ResourceList, options ...helmkube.ClientUpdateOption) (*helmkube.Result, error) {
-	res, err := c.Client.Update(original, target, options...)
-	c.remember(target)
+// returned. With Workers set, it does the SDK's work concurrently (see
+// updateConcurrently).
+func (c *HelmClient) Update(originals, targets helmkube.ResourceList, options ...helmkube.ClientUpdateOption) (*helmkube.Result, error) {
+	var (
+		res *helmkube.Result
+		err error
+	)
+	if c.Workers > 0 && len(originals)+len(targets) > 1 {
+		res, err = c.updateConcurrently(originals, targets, options)
+	} else {
+		res, err = c.Client.Update(originals, targets, options...)
+	}
+	c.remember(targets)
 	return res, err
 }
+
+// updateConcurrently is the SDK's Update with its steps run Workers at a
+// time, in runs of one kind as Create's (see eachByKind).
+//
+// The SDK's Update goes through the targets one at a time (a GET, then a
+// create or a patch) and then deletes what the targets dropped, one at a
+// time: an upgrade of 1000 ConfigMaps took 5.2 s applying server-side and
+// 6.4-7.0 s client-side, where their install takes 1.2-1.4 s. Here each
+// target's step is the SDK's own Update of that one target against its
+// one original (so no deletion), and each deletion the SDK's own Update of
+// that one original against no target: the requests, field managers,
+// merges, retries and errors are the SDK's. What stays the SDK's too:
+//   - a target the SDK could not look up or create stops the update: no
+//     further target is started, nothing is deleted, and the error of the
+//     first such target (in the targets' order) is returned alone;
+//   - a failed patch does not stop the others, but then nothing is
+//     deleted and the patch errors are returned joined by " && ";
+//   - deletions come only after every target succeeded;
+//   - the result lists every target attempted (Created for those the SDK
+//     created or tried to, which Helm's cleanup on failure deletes,
+//     Updated for the others) and every original deleted, in the order of
+//     the lists given.
+//
+// What differs: targets of one kind run at once, so when one fails to be
+// created, others of its kind already under way still finish (and are in
+// the result), where the SDK would not have started them.
+func (c *HelmClient) updateConcurrently(originals, targets helmkube.ResourceList, options []helmkube.ClientUpdateOption) (*helmkube.Result, error) {
+	byKey := make(map[matchKey]*resource.Info, len(originals))
+	for _, o := range originals {
+		if _, dup := byKey[keyOf(o)]; !dup {
+			byKey[keyOf(o)] = o // ResourceList.Get returns the first match
+		}
+	}
+	steps := c.eachStep(targets, func(target *resource.Info) (*helmkube.Result, error) {
+		var original helmkube.ResourceList
+		if o := byKey[keyOf(target)]; o != nil {
+			original = helmkube.ResourceList{o}
+		}
+		return c.Client.Update(original, helmkube.ResourceList{target}, options...)
+	}, stopsUpdate)
+	res := &helmkube.Result{}
+	var failed []error
+	for _, s := range steps {
+		if s.res != nil {
+			res.Created = append(res.Created, s.res.Created...)
+			res.Updated = append(res.Updated, s.res.Updated...)
+		}
+		if s.err != nil && stopsUpdate(s.res, s.err) {
+			return res, s.err
+		}
+		if s.err != nil {
+			failed = append(failed, s.err)
+		}
+	}
+	if len(failed) != 0 {
+		return res, joinErrors(failed)
+	}
+
+	wanted := make(map[matchKey]bool, len(targets))
+	for _, t := range targets {
+		wanted[keyOf(t)] = true
+	}
+	var gone helmkube.ResourceList
+	for _, o := range originals {
+		if !wanted[keyOf(o)] {
+			gone = append(gone, o)
+		}
+	}
+	for _, s := range c.eachStep(gone, func(info *resource.Info) (*helmkube.Result, error) {
+		return c.Client.Update(helmkube.ResourceList{info}, nil, options...)
+	}, nil) {
+		if s.res != nil {
+			res.Deleted = append(res.Deleted, s.res.Deleted...)
+		}
+		if s.err != nil {
+			failed = append(failed, s.err)
+		}
+	}
+	if len(failed) != 0 {
+		return res, joinErrors(failed)
+	}
+	return res, nil
+}
+
+// step is the outcome of one resource's part of an update.
+type step struct {
+	res *helmkube.Result
+	err error
+}
+
+// eachStep runs fn on every resource of list, Workers at a time in runs of
+// one kind (see eachByKind), and returns the outcomes in list's order.
+// Once an outcome stops the whole (stop, when set, says so), no further
+// resource is started; those are left zero.
+func (c *HelmClient) eachStep(list helmkube.ResourceList, fn func(*resource.Info) (*helmkube.Result, error), stop func(*helmkube.Result, error) bool) []step {
+	at := make(map[*resource.Info]int, len(list))
+	for i, info := range list {
+		at[info] = i
+	}
+	steps := make([]step, len(list))
+	var stopped atomic.Bool
+	eachByKind(list, c.Workers, func(info *resource.Info) {
+		if stopped.Load() {
+			return
+		}
+		res, err := fn(info)
+		steps[at[info]] = step{res, err}
+		if err != nil && stop != nil && stop(res, err) {
+			stopped.Store(true)
+		}
+	})
+	return steps
+}
+
+// stopsUpdate says whether the SDK's Update of one target failed in a way
+// that stops its whole Update: the target could not be looked up or
+// created. A failed patch still lists the target as Updated.
+func stopsUpdate(res *helmkube.Result, err error) bool {
+	return err != nil && (res == nil || len(res.Updated) == 0)
+}
+
+// matchKey is what the SDK matches a target with its original by (its
+// isMatchingInfo): name, namespace, group and kind, not version.
+type matchKey struct {
+	name, namespace string
+	gk              schema.GroupKind
+}
+
+func keyOf(info *resource.Info) matchKey {
+	return matchKey{info.Name, info.Namespace, info.Mapping.GroupVersionKind.GroupKind()}
+}
+
+// joinedErrors joins errors as the SDK's Update does, with " && ".
+type joinedErrors []error
+
+func joinErrors(errs []error) error { return joinedErrors(errs) }
+
+func (e joinedErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, " && ")
+}
+
+func (e joinedErrors) Unwrap() []error { return e }
 
 // remember records, for each resource whose object came back from the API
 // server (it has a uid and a resourceVersion; a rendered manifest has
