@@ -66,7 +66,13 @@ type tool struct {
 	name      string
 	install   func(ns string, n int, mix bool) []string // argv; mix: n objects of mixed kinds
 	mixes     bool                                      // can install the mixed chart
+	upgrade   func(ns string, n int) []string           // every object changed; nil: not measured
 	uninstall func(ns string) []string                  // nil: not measured
+}
+
+// bulk holds the samples of the bulk section: tool → size → samples.
+type bulk struct {
+	installs, upgrades, uninstalls map[string]map[int][]sample
 }
 
 // sample is one measured run.
@@ -150,17 +156,25 @@ func run() error {
 		}
 		return []string{"--set", fmt.Sprintf("count=%d", n), "--set", "deployment=false"}
 	}
+	// An upgrade changes every ConfigMap (the chart writes round into each).
+	changed := func(n int) []string { return append(set(n, false), "--set", "round=1") }
 	tools := []tool{
 		{name: "hookrunner", mixes: true, install: func(ns string, n int, mix bool) []string {
 			return append([]string{e.hookrunner, "install", "b", e.chart, "-n", ns, "--create-namespace", "--log-format", "json"}, set(n, mix)...)
+		}, upgrade: func(ns string, n int) []string {
+			return append([]string{e.hookrunner, "install", "b", e.chart, "-n", ns, "--log-format", "json"}, changed(n)...)
 		}, uninstall: func(ns string) []string {
 			return []string{e.hookrunner, "uninstall", "b", "-n", ns, "--log-format", "json"}
 		}},
-		{name: "hookrunner --server-side=false", install: func(ns string, n int, mix bool) []string {
+		{name: csaTool, install: func(ns string, n int, mix bool) []string {
 			return append([]string{e.hookrunner, "install", "b", e.chart, "-n", ns, "--create-namespace", "--log-format", "json", "--server-side=false"}, set(n, mix)...)
+		}, upgrade: func(ns string, n int) []string {
+			return append([]string{e.hookrunner, "install", "b", e.chart, "-n", ns, "--log-format", "json", "--server-side=false"}, changed(n)...)
 		}},
 		{name: "helm", mixes: true, install: func(ns string, n int, mix bool) []string {
 			return append([]string{e.helm, "install", "b", e.chart, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m"}, set(n, mix)...)
+		}, upgrade: func(ns string, n int) []string {
+			return append([]string{e.helm, "upgrade", "b", e.chart, "-n", ns, "--wait=watcher", "--timeout", "10m"}, changed(n)...)
 		}, uninstall: func(ns string) []string { return []string{e.helm, "uninstall", "b", "-n", ns, "--wait"} }},
 		{name: "helm --qps 100", mixes: true, install: func(ns string, n int, mix bool) []string {
 			return append([]string{e.helm, "install", "b", e.chart, "-n", ns, "--create-namespace", "--wait=watcher", "--timeout", "10m", "--qps", "100", "--burst-limit", "200"}, set(n, mix)...)
@@ -204,11 +218,11 @@ func run() error {
 			return err
 		}
 	}
-	results := map[string]map[int][]sample{}    // tool → size → samples
-	uninstalls := map[string]map[int][]sample{} // tool → size → samples
+	res := bulk{installs: map[string]map[int][]sample{}, upgrades: map[string]map[int][]sample{}, uninstalls: map[string]map[int][]sample{}}
 	for _, t := range tools {
-		results[t.name] = map[int][]sample{}
-		uninstalls[t.name] = map[int][]sample{}
+		res.installs[t.name] = map[int][]sample{}
+		res.upgrades[t.name] = map[int][]sample{}
+		res.uninstalls[t.name] = map[int][]sample{}
 	}
 	seq := 0
 	for _, n := range sizes {
@@ -220,9 +234,14 @@ func run() error {
 				if err != nil {
 					return fmt.Errorf("%s install of %d: %w", t.name, n, err)
 				}
-				var u sample
+				var up, un sample
+				if t.upgrade != nil {
+					if up, err = e.measureRun(t.upgrade(ns, n)); err != nil {
+						return fmt.Errorf("%s upgrade of %d: %w", t.name, n, err)
+					}
+				}
 				if t.uninstall != nil {
-					if u, err = e.measureRun(t.uninstall(ns)); err != nil {
+					if un, err = e.measureRun(t.uninstall(ns)); err != nil {
 						return fmt.Errorf("%s uninstall of %d: %w", t.name, n, err)
 					}
 				}
@@ -232,12 +251,19 @@ func run() error {
 				label := "warm-up"
 				if round > 0 {
 					label = "counted"
-					results[t.name][n] = append(results[t.name][n], s)
+					res.installs[t.name][n] = append(res.installs[t.name][n], s)
+					if t.upgrade != nil {
+						res.upgrades[t.name][n] = append(res.upgrades[t.name][n], up)
+					}
 					if t.uninstall != nil {
-						uninstalls[t.name][n] = append(uninstalls[t.name][n], u)
+						res.uninstalls[t.name][n] = append(res.uninstalls[t.name][n], un)
 					}
 				}
-				fmt.Fprintf(os.Stderr, "bench: %-30s %5d objects %s: %.2fs %.0f MB %0.f requests\n", t.name, n, label, s.Wall, s.RSSMB, s.Requests)
+				fmt.Fprintf(os.Stderr, "bench: %-30s %5d objects %s: %.2fs %.0f MB %0.f requests", t.name, n, label, s.Wall, s.RSSMB, s.Requests)
+				if t.upgrade != nil {
+					fmt.Fprintf(os.Stderr, "; upgrade %.2fs", up.Wall)
+				}
+				fmt.Fprintln(os.Stderr)
 			}
 		}
 	}
@@ -267,10 +293,10 @@ func run() error {
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return err
 	}
-	if err := writePlot(filepath.Join(*outDir, "benchmarks.png"), tools, sizes, results, corpus); err != nil {
+	if err := writePlot(filepath.Join(*outDir, "benchmarks.png"), tools, sizes, res.installs, corpus); err != nil {
 		return err
 	}
-	return writeReport(filepath.Join(*outDir, "benchmarks.md"), e, tools, sizes, results, uninstalls, mixed, callback, cold, corpus)
+	return writeReport(filepath.Join(*outDir, "benchmarks.md"), e, tools, sizes, res, mixed, callback, cold, corpus)
 }
 
 // deleteNamespace deletes ns and waits until it is gone, so that the next
