@@ -261,11 +261,19 @@ func createNamespace(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, "the default ServiceAccount of "+ns, func() bool {
+	deadline := time.Now().Add(time.Minute)
+	for {
 		_, err := client(t).CoreV1().ServiceAccounts(ns).Get(context.Background(), "default", metav1.GetOptions{})
-		return err == nil
-	})
-	return ns
+		if err == nil {
+			return ns
+		}
+		if time.Now().After(deadline) {
+			// The controller manager makes it: say what the control plane
+			// was doing.
+			t.Fatalf("the default ServiceAccount of %s: not made within a minute (last: %v)\n%s", ns, err, cluster.Get(t).LogTail(30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // namespaceAbsent reports whether namespace does not exist (or is going).
