@@ -36,6 +36,9 @@ func writeReport(path string, e *env, tools []tool, sizes []int, res bulk, mixed
 	fmt.Fprintf(&b, "- Method: charts of N ConfigMaps (`test/testdata/charts/bulk`, 64-byte payload each) installed into a fresh namespace; the tools run interleaved, one warm-up round and %d counted rounds; medians with min–max. Peak RSS is the process's own `ru_maxrss` (started through `test/cmd/measure`). API requests are the change in the API server's `apiserver_request_total` (a few background requests of the control plane included).\n", *runs)
 	fmt.Fprintf(&b, "- Commands: `hookrunner install b CHART -n NS --create-namespace --set count=N` (waits with the status watcher by default); `helm install b CHART -n NS --create-namespace --wait=watcher --timeout 10m --set count=N` (helm's defaults otherwise; `--wait` so both do the same work); hookrunner also with `--server-side=false` (creates, as Helm 3 and `helm install --server-side=false` do, where the default applies server-side as Helm 4 does); helm also with `--qps 100 --burst-limit 200`; `test/cmd/rawcreate` creating the same ConfigMaps with 64 parallel client-go workers (client-go limit), and writing them by server-side apply as Helm 4 does, field manager `helm`, strict field validation (client-go apply limit). Upgrade (every ConfigMap changed): the same install command with `--set round=1` for hookrunner (both apply modes), `helm upgrade b CHART -n NS --wait=watcher --timeout 10m --set count=N,round=1`. Uninstall: `hookrunner uninstall`, `helm uninstall --wait`.\n\n")
 
+	if len(e.retried) > 0 {
+		fmt.Fprintf(&b, "- Bulk rounds run again in a fresh namespace after a failure (the failed run not counted): %s.\n\n", strings.Join(e.retried, "; "))
+	}
 	corpusTargets := writeCorpus(&b, corpus)
 	results := res.installs
 
