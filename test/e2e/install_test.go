@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -447,6 +448,70 @@ func TestUnknownFieldIsRefused(t *testing.T) {
 				if strings.HasPrefix(cm.Name, "typo") {
 					t.Errorf("ConfigMap %s was created despite the unknown field", cm.Name)
 				}
+			}
+		})
+	}
+}
+
+// An upgrade the API server refuses part of, with --rollback-on-failure,
+// in both apply modes: hookrunner's update writes a kind's objects
+// concurrently, and still stops at the refused create, reports it, and
+// Helm's rollback leaves exactly the first revision's objects, as they
+// were, at a new deployed revision.
+func TestRefusedUpgradeRollsBack(t *testing.T) {
+	t.Parallel()
+	chart := filepath.Join(t.TempDir(), "many")
+	writeChart(t, chart, map[string]string{
+		"Chart.yaml":  "apiVersion: v2\nname: many\nversion: 1.0.0\n",
+		"values.yaml": "count: 5\nrev: \"1\"\nbad: false\n",
+		"templates/cms.yaml": `{{- range $i := until (int .Values.count) }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cm-{{ $i }}}
+data: {rev: {{ $.Values.rev | quote }}}
+{{- end }}
+{{- if .Values.bad }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: Not_A_Name}
+{{- end }}
+`,
+	})
+	for _, mode := range []string{"true", "false"} {
+		t.Run("server-side-"+mode, func(t *testing.T) {
+			t.Parallel()
+			ns := namespaceFor(t)
+			hookrunner(t, nil, "install", "many", chart, "-n", ns, "--create-namespace", "--server-side="+mode).must(t)
+			r := hookrunner(t, nil, "install", "many", chart, "-n", ns, "--server-side="+mode, "--rollback-on-failure", "--timeout", "2m",
+				"--set", "count=200,rev=2,bad=true")
+			if r.code != runner.ExitAction || r.result.Status != runner.StatusFailure || !strings.Contains(r.result.Reason, "Not_A_Name") {
+				t.Fatalf("exit %d, status %s, reason %q; want %d FAILURE naming Not_A_Name\n%s", r.code, r.result.Status, r.result.Reason, runner.ExitAction, r.stderr)
+			}
+			if status, rev := helmStatus(t, ns, "many"); status != "deployed" || rev != "3" {
+				t.Errorf("after the rollback: %s revision %s, want deployed 3", status, rev)
+			}
+			// The rollback deletes what the refused revision created in the
+			// background: wait for it.
+			const want = "cm-0=1 cm-1=1 cm-2=1 cm-3=1 cm-4=1"
+			var left string
+			for deadline := time.Now().Add(time.Minute); left != want && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				cms, err := client(t).CoreV1().ConfigMaps(ns).List(context.Background(), metav1.ListOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var names []string
+				for _, cm := range cms.Items {
+					if cm.Name != "kube-root-ca.crt" && cm.DeletionTimestamp == nil {
+						names = append(names, cm.Name+"="+cm.Data["rev"])
+					}
+				}
+				sort.Strings(names)
+				left = strings.Join(names, " ")
+			}
+			if left != want {
+				t.Errorf("ConfigMaps after the rollback: %s; want %s", left, want)
 			}
 		})
 	}
