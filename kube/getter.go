@@ -66,7 +66,9 @@ func (g *Getter) MaxInFlight() int {
 // resources (existence and ownership checks) from one LIST per collection,
 // once UseSnapshots(true) says that is safe (an install or upgrade that
 // applies server-side, an uninstall), or until the first write
-// (UseSnapshotsUntilWrite: an install that applies client-side). Lock,
+// (UseSnapshotsUntilWrite: an install that applies client-side), or for
+// each object's first look (UseSnapshotsFirstLook: an upgrade that
+// applies client-side). Lock,
 // wait and lookups keep using Getter, which always asks the server. Both
 // share one discovery.
 func (c *Config) ForHelmActions() *Getter {
@@ -78,6 +80,7 @@ func (c *Config) ForHelmActions() *Getter {
 func (g *Getter) UseSnapshots(on bool) {
 	if g != nil && g.snapshots != nil {
 		g.snapshots.untilWrite.Store(false)
+		g.snapshots.firstLook.Store(false)
 		g.snapshots.on.Store(on)
 	}
 }
@@ -91,6 +94,23 @@ func (g *Getter) UseSnapshots(on bool) {
 func (g *Getter) UseSnapshotsUntilWrite() {
 	if g != nil && g.snapshots != nil {
 		g.snapshots.untilWrite.Store(true)
+		g.snapshots.firstLook.Store(false)
+		g.snapshots.on.Store(true)
+	}
+}
+
+// UseSnapshotsFirstLook serves each object's first GET from its
+// collection's snapshot and every later GET of it from the server (until
+// UseSnapshots changes the mode). That is safe for an upgrade that applies
+// client-side: the SDK's update first GETs each object to learn whether it
+// exists, then GETs it again for the live object its three-way merge
+// patches against (and again when nothing changed); those later reads are
+// live. An object an earlier check already looked at (a new object's
+// conflict check) is read live by the update.
+func (g *Getter) UseSnapshotsFirstLook() {
+	if g != nil && g.snapshots != nil {
+		g.snapshots.untilWrite.Store(false)
+		g.snapshots.firstLook.Store(true)
 		g.snapshots.on.Store(true)
 	}
 }

@@ -51,12 +51,16 @@ type snapshots struct {
 	// collection: client-side apply's existence checks all come before
 	// its first write, and its later reads (to merge with) stay live.
 	untilWrite atomic.Bool
+	// firstLook, when set, answers only an object's first GET from the
+	// snapshot: client-side apply's update checks existence first, then
+	// reads the live object to merge with.
+	firstLook atomic.Bool
 
 	mu      sync.Mutex
 	gets    map[string]int                        // collection → GETs seen
 	snaps   map[string]map[string]json.RawMessage // collection → name → object
 	dead    map[string]bool                       // collections not to snapshot
-	written map[string]map[string]bool            // collection → names written: asked live
+	written map[string]map[string]bool            // collection → names written (or, firstLook, seen): asked live
 	taking  map[string]chan struct{}              // collection → closed when its LIST is done
 }
 
@@ -115,6 +119,9 @@ func (t *snapshotTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	snap := t.snapshot(req, collection)
 	t.mu.Lock()
 	live := snap == nil || t.written[collection][name]
+	if !live && t.firstLook.Load() {
+		t.markLive(collection, name)
+	}
 	t.mu.Unlock()
 	if live {
 		return t.next.RoundTrip(req)
@@ -145,6 +152,11 @@ func (s *snapshots) wrote(p, collection, name string, named bool) {
 		s.dead[p] = true
 		return
 	}
+	s.markLive(collection, name)
+}
+
+// markLive makes every later GET of the object ask the server; s.mu held.
+func (s *snapshots) markLive(collection, name string) {
 	if s.written[collection] == nil {
 		s.written[collection] = map[string]bool{}
 	}

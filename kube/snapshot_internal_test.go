@@ -175,3 +175,48 @@ func TestSnapshotIsTakenOnce(t *testing.T) {
 		t.Errorf("server saw %d lists and %d GETs, want 1 list and %d GETs", lists, gets, snapshotAfter-1)
 	}
 }
+
+// First look (client-side upgrade): each object's first GET is answered
+// from the snapshot, every later GET of it asks the server, so the live
+// object the three-way merge patches against is never a snapshot's.
+func TestSnapshotFirstLook(t *testing.T) {
+	const cms = "/api/v1/namespaces/shop/configmaps/"
+	next := &fakeServer{}
+	s := newSnapshots()
+	s.on.Store(true)
+	s.firstLook.Store(true)
+	rt := s.wrap(next)
+	for range snapshotAfter - 1 {
+		send(t, rt, http.MethodGet, cms+"a") // before the snapshot: live
+	}
+	steps := []struct {
+		name string
+		live bool
+	}{
+		{"a", false}, // takes the snapshot, answered from it
+		{"a", true},
+		{"b", false}, // b's first look
+		{"b", true},
+		{"b", true},
+		{"c", false}, // not in the snapshot: its first look answers 404
+		{"c", true},
+	}
+	for i, st := range steps {
+		_, before, _ := next.counts()
+		req, err := http.NewRequest(http.MethodGet, "https://api.test"+cms+st.name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if _, after, _ := next.counts(); (after > before) != st.live {
+			t.Errorf("step %d, GET %s: asked the server %v, want %v", i, st.name, after > before, st.live)
+		}
+	}
+	if lists, _, _ := next.counts(); lists != 1 {
+		t.Errorf("%d lists, want 1", lists)
+	}
+}

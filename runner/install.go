@@ -482,6 +482,11 @@ func (r *run) act(spec InstallSpec, st *installState) error {
 		rel, _ = asRelease(out)
 	case planUpgrade:
 		r.result.Action = ActionUpgrade
+		if !serverSide {
+			// A client-side upgrade checks each object's existence, then
+			// reads it live to merge with.
+			st.getter.UseSnapshotsFirstLook()
+		}
 		up := newUpgrade(r.ctx, st.cfg, spec, st.hash, remaining(), serverSide)
 		if !st.post.Empty() {
 			up.PostRenderer = st.post

@@ -516,3 +516,61 @@ metadata: {name: Not_A_Name}
 		})
 	}
 }
+
+// A release helm 3 installed is upgraded client-side, as helm 3 would:
+// each object patched by a three-way merge against its live state, so a
+// key someone else added to a ConfigMap stays while the chart's keys
+// change. With more objects than it takes to snapshot a collection, the
+// existence checks come from one LIST and the merge reads stay live.
+func TestClientSideUpgradeMergesWithLive(t *testing.T) {
+	t.Parallel()
+	chart := filepath.Join(t.TempDir(), "merged")
+	writeChart(t, chart, map[string]string{
+		"Chart.yaml":  "apiVersion: v2\nname: merged\nversion: 1.0.0\n",
+		"values.yaml": "rev: \"1\"\n",
+		"templates/cms.yaml": `{{- range $i := until 20 }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cm-{{ $i }}}
+data: {rev: {{ $.Values.rev | quote }}}
+{{- end }}
+`,
+	})
+	ns := namespaceFor(t)
+	helmCLI(t, "helm3", "install", "merged", chart, "-n", ns, "--create-namespace")
+	ctx := context.Background()
+	cm, err := client(t).CoreV1().ConfigMaps(ns).Get(ctx, "cm-3", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["extra"] = "kept"
+	if _, err := client(t).CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{FieldManager: "someone"}); err != nil {
+		t.Fatal(err)
+	}
+	r := hookrunner(t, nil, "install", "merged", chart, "-n", ns, "--set", "rev=2").must(t)
+	if r.result.Action != runner.ActionUpgrade || r.result.Release.Revision != 2 {
+		t.Errorf("action %s to revision %d, want upgrade to 2", r.result.Action, r.result.Release.Revision)
+	}
+	cms, err := client(t).CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, cm := range cms.Items {
+		if cm.Name == "kube-root-ca.crt" {
+			continue
+		}
+		n++
+		want := map[string]string{"rev": "2"}
+		if cm.Name == "cm-3" {
+			want["extra"] = "kept"
+		}
+		if diff := cmp.Diff(want, cm.Data); diff != "" {
+			t.Errorf("%s after the upgrade (-want +got):\n%s", cm.Name, diff)
+		}
+	}
+	if n != 20 {
+		t.Errorf("%d ConfigMaps, want 20", n)
+	}
+}
