@@ -100,8 +100,8 @@ func (g *Getter) UseSnapshotsUntilWrite() {
 }
 
 // UseSnapshotsFirstLook serves each object's first GET from its
-// collection's snapshot and every later GET of it from the server (until
-// UseSnapshots changes the mode). That is safe for an upgrade that applies
+// collection's snapshot (once there is one) and every later GET of it
+// from the server (until UseSnapshots changes the mode). That is safe for an upgrade that applies
 // client-side: the SDK's update first GETs each object to learn whether it
 // exists, then GETs it again for the live object its three-way merge
 // patches against (and again when nothing changed); those later reads are

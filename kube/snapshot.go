@@ -119,7 +119,9 @@ func (t *snapshotTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	snap := t.snapshot(req, collection)
 	t.mu.Lock()
 	live := snap == nil || t.written[collection][name]
-	if !live && t.firstLook.Load() {
+	if t.firstLook.Load() {
+		// Looked at (from the snapshot or, before there was one, live):
+		// every later GET of it asks the server.
 		t.markLive(collection, name)
 	}
 	t.mu.Unlock()

@@ -193,8 +193,7 @@ func TestSnapshotFirstLook(t *testing.T) {
 		name string
 		live bool
 	}{
-		{"a", false}, // takes the snapshot, answered from it
-		{"a", true},
+		{"a", true},  // takes the snapshot, but a was looked at already
 		{"b", false}, // b's first look
 		{"b", true},
 		{"b", true},
