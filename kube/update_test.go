@@ -14,80 +14,40 @@ import (
 	helmkube "helm.sh/helm/v4/pkg/kube"
 )
 
-// The release an update starts from: a ServiceAccount, ConfigMaps (one
-// kept by policy, one to be dropped) and a Service.
-const updateFrom = `apiVersion: v1
-kind: ServiceAccount
-metadata: {name: sa}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: c0}
-data: {v: "1"}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: c1}
-data: {v: "1", dropped: "x"}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: c2}
-data: {v: "1"}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: kept, annotations: {helm.sh/resource-policy: keep}}
-data: {v: "1"}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: gone}
-data: {v: "1"}
----
-apiVersion: v1
-kind: Service
-metadata: {name: svc}
-spec: {ports: [{port: 80}]}
-`
+// Manifests of updates: documents of a ServiceAccount, ConfigMaps and a
+// Service.
+const serviceAccount = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: sa}\n"
 
-// updateTo changes c0..c2 (c1 loses a key), adds c3 and c4, keeps the
-// Service and drops kept and gone; extra is appended to the ConfigMaps.
-func updateTo(extra string) string {
-	return `apiVersion: v1
-kind: ServiceAccount
-metadata: {name: sa}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: c0}
-data: {v: "2"}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: c1}
-data: {v: "2"}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: c2}
-data: {v: "2"}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: c3}
-data: {v: "2"}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: c4}
-data: {v: "2"}
-` + extra + `---
-apiVersion: v1
-kind: Service
-metadata: {name: svc}
-spec: {ports: [{port: 81}]}
-`
+func configMap(meta, data string) string {
+	return "apiVersion: v1\nkind: ConfigMap\nmetadata: " + meta + "\ndata: " + data + "\n"
+}
+
+func service(port int) string {
+	return fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata: {name: svc}\nspec: {ports: [{port: %d}]}\n", port)
+}
+
+func manifest(docs ...string) string { return strings.Join(docs, "---\n") }
+
+// updateFrom is the release an update starts from: a ServiceAccount,
+// ConfigMaps (one kept by policy, one to be dropped) and a Service.
+var updateFrom = manifest(serviceAccount,
+	configMap("{name: c0}", `{v: "1"}`),
+	configMap("{name: c1}", `{v: "1", dropped: "x"}`),
+	configMap("{name: c2}", `{v: "1"}`),
+	configMap("{name: kept, annotations: {helm.sh/resource-policy: keep}}", `{v: "1"}`),
+	configMap("{name: gone}", `{v: "1"}`),
+	service(80))
+
+// updateTo changes c0..c2 (c1 loses a key), adds c3 and c4, changes the
+// Service's port and drops kept and gone; extra documents come after the
+// ConfigMaps.
+func updateTo(extra ...string) string {
+	docs := []string{serviceAccount}
+	for _, name := range []string{"c0", "c1", "c2", "c3", "c4"} {
+		docs = append(docs, configMap("{name: "+name+"}", `{v: "2"}`))
+	}
+	docs = append(docs, extra...)
+	return manifest(append(docs, service(81))...)
 }
 
 // TestHelmClientUpdatesAsTheSDK: Update with Workers set (2 here, so the
@@ -98,30 +58,21 @@ spec: {ports: [{port: 81}]}
 // deleted) and when a create is refused (then the update stops: nothing
 // after the refused kind, nothing deleted).
 func TestHelmClientUpdatesAsTheSDK(t *testing.T) {
-	const refusedPatch = `---
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: c2}
-data: {v: 3}
-`
-	const refusedCreate = `---
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: Not_A_Name}
-`
+	refusedPatch := configMap("{name: c2}", "{v: 3}")
+	refusedCreate := configMap("{name: Not_A_Name}", "{}")
 	modes := map[string][]helmkube.ClientUpdateOption{
 		"server-side": {helmkube.ClientUpdateOptionServerSideApply(true, false)},
 		"client-side": {helmkube.ClientUpdateOptionServerSideApply(false, false), helmkube.ClientUpdateOptionThreeWayMergeForUnstructured(false)},
 	}
 	cases := map[string]struct {
-		extra string
+		extra []string
 		// fails: the update returns an error; stops: it stops before
 		// the Service.
 		fails, stops bool
 	}{
 		"changes":        {},
-		"refused patch":  {extra: refusedPatch, fails: true},
-		"refused create": {extra: refusedCreate, fails: true, stops: true},
+		"refused patch":  {extra: []string{refusedPatch}, fails: true},
+		"refused create": {extra: []string{refusedCreate}, fails: true, stops: true},
 	}
 	n := 0
 	for mode, opts := range modes {
@@ -139,8 +90,8 @@ metadata: {name: Not_A_Name}
 					t.Fatal(err)
 				}
 
-				got, gotErr := hc.Update(buildIn(t, hc, ours, updateFrom), buildIn(t, hc, ours, updateTo(tc.extra)), opts...)
-				want, wantErr := ref.Client.Update(buildIn(t, ref, sdks, updateFrom), buildIn(t, ref, sdks, updateTo(tc.extra)), opts...)
+				got, gotErr := hc.Update(buildIn(t, hc, ours, updateFrom), buildIn(t, hc, ours, updateTo(tc.extra...)), opts...)
+				want, wantErr := ref.Client.Update(buildIn(t, ref, sdks, updateFrom), buildIn(t, ref, sdks, updateTo(tc.extra...)), opts...)
 
 				if (gotErr != nil) != tc.fails {
 					t.Fatalf("Update: %v, want an error: %v", gotErr, tc.fails)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -460,9 +459,79 @@ func TestUnknownFieldIsRefused(t *testing.T) {
 // were, at a new deployed revision.
 func TestRefusedUpgradeRollsBack(t *testing.T) {
 	t.Parallel()
-	chart := filepath.Join(t.TempDir(), "many")
+	chart := configMapsChart(t)
+	for _, mode := range []string{"true", "false"} {
+		t.Run("server-side-"+mode, func(t *testing.T) {
+			t.Parallel()
+			ns := namespaceFor(t)
+			hookrunner(t, nil, "install", "many", chart, "-n", ns, "--create-namespace", "--server-side="+mode).must(t)
+			r := hookrunner(t, nil, "install", "many", chart, "-n", ns, "--server-side="+mode, "--rollback-on-failure", "--timeout", "2m",
+				"--set", "count=200,rev=2,bad=true")
+			if r.code != runner.ExitAction || r.result.Status != runner.StatusFailure || !strings.Contains(r.result.Reason, "Not_A_Name") {
+				t.Fatalf("exit %d, status %s, reason %q; want %d FAILURE naming Not_A_Name\n%s", r.code, r.result.Status, r.result.Reason, runner.ExitAction, r.stderr)
+			}
+			if status, rev := helmStatus(t, ns, "many"); status != "deployed" || rev != "3" {
+				t.Errorf("after the rollback: %s revision %s, want deployed 3", status, rev)
+			}
+			// The rollback deletes what the refused revision created in the
+			// background: wait for it.
+			want := map[string]map[string]string{}
+			for i := range 5 {
+				want[fmt.Sprintf("cm-%d", i)] = map[string]string{"rev": "1"}
+			}
+			var diff string
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				if diff = cmp.Diff(want, configMaps(t, ns)); diff == "" {
+					break
+				}
+			}
+			if diff != "" {
+				t.Errorf("ConfigMaps after the rollback (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A release helm 3 installed is upgraded client-side, as helm 3 would:
+// each object patched by a three-way merge against its live state, so a
+// key someone else added to a ConfigMap stays while the chart's keys
+// change. With more objects than it takes to snapshot a collection, the
+// existence checks come from one LIST and the merge reads stay live.
+func TestClientSideUpgradeMergesWithLive(t *testing.T) {
+	t.Parallel()
+	chart := configMapsChart(t)
+	ns := namespaceFor(t)
+	helmCLI(t, "helm3", "install", "merged", chart, "-n", ns, "--create-namespace", "--set", "count=20")
+	ctx := context.Background()
+	cm, err := client(t).CoreV1().ConfigMaps(ns).Get(ctx, "cm-3", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["extra"] = "kept"
+	if _, err := client(t).CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{FieldManager: "someone"}); err != nil {
+		t.Fatal(err)
+	}
+	r := hookrunner(t, nil, "install", "merged", chart, "-n", ns, "--set", "count=20,rev=2").must(t)
+	if r.result.Action != runner.ActionUpgrade || r.result.Release.Revision != 2 {
+		t.Errorf("action %s to revision %d, want upgrade to 2", r.result.Action, r.result.Release.Revision)
+	}
+	want := map[string]map[string]string{}
+	for i := range 20 {
+		want[fmt.Sprintf("cm-%d", i)] = map[string]string{"rev": "2"}
+	}
+	want["cm-3"]["extra"] = "kept"
+	if diff := cmp.Diff(want, configMaps(t, ns)); diff != "" {
+		t.Errorf("ConfigMaps after the upgrade (-want +got):\n%s", diff)
+	}
+}
+
+// configMapsChart writes a chart of count ConfigMaps cm-0… whose data is
+// {rev: rev}, plus, with bad set, one whose name the API server refuses.
+func configMapsChart(t *testing.T) string {
+	t.Helper()
+	chart := filepath.Join(t.TempDir(), "configmaps")
 	writeChart(t, chart, map[string]string{
-		"Chart.yaml":  "apiVersion: v2\nname: many\nversion: 1.0.0\n",
+		"Chart.yaml":  "apiVersion: v2\nname: configmaps\nversion: 1.0.0\n",
 		"values.yaml": "count: 5\nrev: \"1\"\nbad: false\n",
 		"templates/cms.yaml": `{{- range $i := until (int .Values.count) }}
 ---
@@ -479,98 +548,22 @@ metadata: {name: Not_A_Name}
 {{- end }}
 `,
 	})
-	for _, mode := range []string{"true", "false"} {
-		t.Run("server-side-"+mode, func(t *testing.T) {
-			t.Parallel()
-			ns := namespaceFor(t)
-			hookrunner(t, nil, "install", "many", chart, "-n", ns, "--create-namespace", "--server-side="+mode).must(t)
-			r := hookrunner(t, nil, "install", "many", chart, "-n", ns, "--server-side="+mode, "--rollback-on-failure", "--timeout", "2m",
-				"--set", "count=200,rev=2,bad=true")
-			if r.code != runner.ExitAction || r.result.Status != runner.StatusFailure || !strings.Contains(r.result.Reason, "Not_A_Name") {
-				t.Fatalf("exit %d, status %s, reason %q; want %d FAILURE naming Not_A_Name\n%s", r.code, r.result.Status, r.result.Reason, runner.ExitAction, r.stderr)
-			}
-			if status, rev := helmStatus(t, ns, "many"); status != "deployed" || rev != "3" {
-				t.Errorf("after the rollback: %s revision %s, want deployed 3", status, rev)
-			}
-			// The rollback deletes what the refused revision created in the
-			// background: wait for it.
-			const want = "cm-0=1 cm-1=1 cm-2=1 cm-3=1 cm-4=1"
-			var left string
-			for deadline := time.Now().Add(time.Minute); left != want && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-				cms, err := client(t).CoreV1().ConfigMaps(ns).List(context.Background(), metav1.ListOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var names []string
-				for _, cm := range cms.Items {
-					if cm.Name != "kube-root-ca.crt" && cm.DeletionTimestamp == nil {
-						names = append(names, cm.Name+"="+cm.Data["rev"])
-					}
-				}
-				sort.Strings(names)
-				left = strings.Join(names, " ")
-			}
-			if left != want {
-				t.Errorf("ConfigMaps after the rollback: %s; want %s", left, want)
-			}
-		})
-	}
+	return chart
 }
 
-// A release helm 3 installed is upgraded client-side, as helm 3 would:
-// each object patched by a three-way merge against its live state, so a
-// key someone else added to a ConfigMap stays while the chart's keys
-// change. With more objects than it takes to snapshot a collection, the
-// existence checks come from one LIST and the merge reads stay live.
-func TestClientSideUpgradeMergesWithLive(t *testing.T) {
-	t.Parallel()
-	chart := filepath.Join(t.TempDir(), "merged")
-	writeChart(t, chart, map[string]string{
-		"Chart.yaml":  "apiVersion: v2\nname: merged\nversion: 1.0.0\n",
-		"values.yaml": "rev: \"1\"\n",
-		"templates/cms.yaml": `{{- range $i := until 20 }}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: cm-{{ $i }}}
-data: {rev: {{ $.Values.rev | quote }}}
-{{- end }}
-`,
-	})
-	ns := namespaceFor(t)
-	helmCLI(t, "helm3", "install", "merged", chart, "-n", ns, "--create-namespace")
-	ctx := context.Background()
-	cm, err := client(t).CoreV1().ConfigMaps(ns).Get(ctx, "cm-3", metav1.GetOptions{})
+// configMaps is the data of each ConfigMap of ns not being deleted, but
+// the one every namespace has.
+func configMaps(t *testing.T, ns string) map[string]map[string]string {
+	t.Helper()
+	cms, err := client(t).CoreV1().ConfigMaps(ns).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cm.Data["extra"] = "kept"
-	if _, err := client(t).CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{FieldManager: "someone"}); err != nil {
-		t.Fatal(err)
-	}
-	r := hookrunner(t, nil, "install", "merged", chart, "-n", ns, "--set", "rev=2").must(t)
-	if r.result.Action != runner.ActionUpgrade || r.result.Release.Revision != 2 {
-		t.Errorf("action %s to revision %d, want upgrade to 2", r.result.Action, r.result.Release.Revision)
-	}
-	cms, err := client(t).CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
+	out := map[string]map[string]string{}
 	for _, cm := range cms.Items {
-		if cm.Name == "kube-root-ca.crt" {
-			continue
-		}
-		n++
-		want := map[string]string{"rev": "2"}
-		if cm.Name == "cm-3" {
-			want["extra"] = "kept"
-		}
-		if diff := cmp.Diff(want, cm.Data); diff != "" {
-			t.Errorf("%s after the upgrade (-want +got):\n%s", cm.Name, diff)
+		if cm.Name != "kube-root-ca.crt" && cm.DeletionTimestamp == nil {
+			out[cm.Name] = cm.Data
 		}
 	}
-	if n != 20 {
-		t.Errorf("%d ConfigMaps, want 20", n)
-	}
+	return out
 }
