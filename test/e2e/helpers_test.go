@@ -256,12 +256,19 @@ func namespaceFor(t *testing.T) string {
 // the API server refuses pods in the namespace.
 func createNamespace(t *testing.T) string {
 	t.Helper()
+	return createNamespaceWithin(t, time.Minute)
+}
+
+// createNamespaceWithin is createNamespace, waiting up to within for the
+// ServiceAccount.
+func createNamespaceWithin(t *testing.T, within time.Duration) string {
+	t.Helper()
 	ns := namespaceFor(t)
 	_, err := client(t).CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(within)
 	for {
 		_, err := client(t).CoreV1().ServiceAccounts(ns).Get(context.Background(), "default", metav1.GetOptions{})
 		if err == nil {
@@ -270,7 +277,7 @@ func createNamespace(t *testing.T) string {
 		if time.Now().After(deadline) {
 			// The controller manager makes it: say what the control plane
 			// was doing.
-			t.Fatalf("the default ServiceAccount of %s: not made within a minute (last: %v)\n%s", ns, err, cluster.Get(t).LogTail(30))
+			t.Fatalf("the default ServiceAccount of %s: not made within %s (last: %v)\n%s", ns, within, err, cluster.Get(t).LogTail(30))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

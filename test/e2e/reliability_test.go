@@ -96,6 +96,11 @@ func TestAPIServerRestartDuringRun(t *testing.T) {
 		if _, err := client(t).Discovery().ServerVersion(); err != nil {
 			_ = c.StartAPIServer(context.Background())
 		}
+		// The parallel tests start next: leave them a control plane whose
+		// controllers have relisted since the outages. Until then (a
+		// minute, once), a new namespace got no default ServiceAccount
+		// and the first parallel test to create one failed.
+		createNamespaceWithin(t, 3*time.Minute)
 	})
 	outage := func(after, downFor time.Duration) {
 		time.Sleep(after)
