@@ -64,10 +64,13 @@ func corpusDir(root string) string {
 	return dir
 }
 
+// corpusToolNames are the real-chart tools in the order of the tables.
+var corpusToolNames = []string{"hookrunner", csaTool, "helm", "helm --qps 100", "limit"}
+
 func (e *env) corpusTools() []corpusTool {
-	return []corpusTool{
-		{name: "hookrunner", argv: func(op, name, ns string, c corpus.Chart) []string {
-			base := []string{e.hookrunner, "install", name, c.Dir, "-n", ns, "--create-namespace", "--timeout", "10m", "--log-format", "json"}
+	hookrunner := func(extra ...string) func(op, name, ns string, c corpus.Chart) []string {
+		return func(op, name, ns string, c corpus.Chart) []string {
+			base := append([]string{e.hookrunner, "install", name, c.Dir, "-n", ns, "--create-namespace", "--timeout", "10m", "--log-format", "json"}, extra...)
 			switch op {
 			case opInstall, opNoop:
 				return append(base, c.ValueFiles(false)...)
@@ -75,7 +78,13 @@ func (e *env) corpusTools() []corpusTool {
 				return append(base, c.ValueFiles(true)...)
 			}
 			return []string{e.hookrunner, "uninstall", name, "-n", ns, "--timeout", "10m", "--log-format", "json"}
-		}},
+		}
+	}
+	return []corpusTool{
+		{name: "hookrunner", argv: hookrunner()},
+		// Client-side, as Helm 3 writes: what a release helm 3 installed
+		// is upgraded with.
+		{name: csaTool, argv: hookrunner("--server-side=false")},
 		{name: "helm", argv: func(op, name, ns string, c corpus.Chart) []string {
 			switch op {
 			case opInstall:
@@ -271,6 +280,7 @@ func writeCorpus(b *strings.Builder, corpus []corpusResult) []target {
 	fmt.Fprintf(b, "## Real charts\n\n")
 	fmt.Fprintf(b, "The charts of `../shared/corpus` (see its MANIFEST.md) with their own values for this control plane. Each round installs the chart into a fresh namespace with each tool in turn; between tools the namespace, the chart's cluster-scoped objects and its CRDs are deleted, so every install is a first install. One warm-up round, then %d counted; medians with min–max.\n\n", *corpusRuns)
 	b.WriteString("- hookrunner: `hookrunner install R CHART -n NS --create-namespace -f VALUES` (first install, then the same again: the no-op re-run), the same with `-f UPGRADE` (upgrade), `hookrunner uninstall`.\n")
+	b.WriteString("- hookrunner --server-side=false: the same, every write client-side as Helm 3 makes it (how a release helm 3 installed is upgraded).\n")
 	b.WriteString("- helm: `helm install … --wait=watcher`, `helm upgrade … --wait=watcher -f VALUES -f UPGRADE`, `helm uninstall --wait` (helm has no no-op: an upgrade always writes a revision); the install also with `--qps 100 --burst-limit 200`.\n")
 	b.WriteString("- limit: `test/cmd/rawphases` applies the same rendered objects (the charts' crds/ included) in Helm's phase order (pre-install hooks to completion, CRDs established, every other object at once, readiness by Helm's status watcher, post-install hooks) with no release record.\n\n")
 	b.WriteString("| chart | tool | first install (s) | no-op re-run (s) | upgrade (s) | uninstall (s) | install peak RSS (MB) |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |\n")
@@ -287,7 +297,7 @@ func writeCorpus(b *strings.Builder, corpus []corpusResult) []target {
 			skipped = append(skipped, res)
 			continue
 		}
-		for _, tool := range []string{"hookrunner", "helm", "helm --qps 100", "limit"} {
+		for _, tool := range corpusToolNames {
 			ops := res.samples[tool]
 			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %.0f |\n", res.chart, tool, cell(ops[opInstall]), cell(ops[opNoop]), cell(ops[opUpgrade]), cell(ops[opUninstall]), median(pick(ops[opInstall], rss)))
 		}
@@ -300,7 +310,7 @@ func writeCorpus(b *strings.Builder, corpus []corpusResult) []target {
 			fmt.Fprintf(b, "\n%s was measured without its dependencies %s: the corpus does not vendor them (MANIFEST.md says it does), and helm refuses a chart whose Chart.yaml lists dependencies missing from charts/. The bench installs a copy of the chart (in its work directory, not the repository) with those entries dropped from Chart.yaml and their conditions set to false.\n", res.chart, strings.Join(res.without, ", "))
 		}
 	}
-	b.WriteString("\n### Real charts: ratios (medians, same run)\n\n| chart | hookrunner / helm install | hookrunner / helm --qps 100 install | hookrunner / limit | hookrunner / helm upgrade | hookrunner / helm uninstall | hookrunner / helm install peak RSS |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("\n### Real charts: ratios (medians, same run)\n\n| chart | hookrunner / helm install | hookrunner / helm --qps 100 install | hookrunner / limit | hookrunner / helm upgrade | hookrunner --server-side=false / helm install | hookrunner --server-side=false / helm upgrade | hookrunner / helm uninstall | hookrunner / helm install peak RSS |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	var targets []target
 	var sumHR, sumHelm, sumLimit float64
 	for _, res := range corpus {
@@ -311,8 +321,10 @@ func writeCorpus(b *strings.Builder, corpus []corpusResult) []target {
 		install := m("hookrunner", opInstall, wall) / m("helm", opInstall, wall)
 		limit := m("hookrunner", opInstall, wall) / m("limit", opInstall, wall)
 		uninstall := m("hookrunner", opUninstall, wall) / m("helm", opUninstall, wall)
-		fmt.Fprintf(b, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", res.chart, install, m("hookrunner", opInstall, wall)/m("helm --qps 100", opInstall, wall),
-			limit, m("hookrunner", opUpgrade, wall)/m("helm", opUpgrade, wall), uninstall, m("hookrunner", opInstall, rss)/m("helm", opInstall, rss))
+		fmt.Fprintf(b, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", res.chart, install, m("hookrunner", opInstall, wall)/m("helm --qps 100", opInstall, wall),
+			limit, m("hookrunner", opUpgrade, wall)/m("helm", opUpgrade, wall),
+			m(csaTool, opInstall, wall)/m("helm", opInstall, wall), m(csaTool, opUpgrade, wall)/m("helm", opUpgrade, wall),
+			uninstall, m("hookrunner", opInstall, rss)/m("helm", opInstall, rss))
 		sumHR += m("hookrunner", opInstall, wall)
 		sumHelm += m("helm", opInstall, wall)
 		sumLimit += m("limit", opInstall, wall)

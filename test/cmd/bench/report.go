@@ -214,7 +214,7 @@ func writePlot(path string, tools []tool, sizes []int, results map[string]map[in
 		p.NominalX(names...)
 		width := vg.Points(12)
 		hi := 0.0
-		for i, tool := range []string{"hookrunner", "helm", "helm --qps 100", "limit"} {
+		for i, tool := range corpusToolNames {
 			vals := make(plotter.Values, len(measured))
 			for j, res := range measured {
 				vals[j] = median(pick(res.samples[tool][opInstall], f))
@@ -226,7 +226,7 @@ func writePlot(path string, tools []tool, sizes []int, results map[string]map[in
 			}
 			bars.Color = colorOf(colors, tool)
 			bars.LineStyle.Width = 0
-			bars.Offset = vg.Length(i-2)*width + width/2
+			bars.Offset = (vg.Length(i) - vg.Length(len(corpusToolNames))/2 + 0.5) * width // centred on the chart's tick
 			p.Add(bars)
 			p.Legend.Add(tool, bars)
 		}
