@@ -95,6 +95,9 @@ func NewHelmClient(c *helmkube.Client) *HelmClient {
 // (DisableOpenAPIValidation); Helm builds hook manifests with validation
 // always on, and on ingress-nginx those lookups were 0.11 s of its pre-install
 // hooks, one at a time on the critical path.
+//
+// While the action applies client-side, the strict validator is kubectl's
+// with a faster answer to its one question (see strictValidator).
 type validatorCache struct {
 	helmkube.Factory
 
@@ -113,7 +116,13 @@ func (f *validatorCache) Validator(directive string) (validation.Schema, error) 
 	if v, ok := f.cache[directive]; ok {
 		return v, nil
 	}
-	v, err := f.Factory.Validator(directive)
+	var v validation.Schema
+	var err error
+	if kf, ok := f.Factory.(kubectlFactory); ok && directive == metav1.FieldValidationStrict {
+		v, err = strictValidator(kf)
+	} else {
+		v, err = f.Factory.Validator(directive)
+	}
 	if err != nil {
 		return nil, err // not kept: the next Build tries again
 	}
