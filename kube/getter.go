@@ -104,9 +104,12 @@ func (g *Getter) UseSnapshotsUntilWrite() {
 // from the server (until UseSnapshots changes the mode). That is safe for an upgrade that applies
 // client-side: the SDK's update first GETs each object to learn whether it
 // exists, then GETs it again for the live object its three-way merge
-// patches against (and again when nothing changed); those later reads are
-// live. An object an earlier check already looked at (a new object's
-// conflict check) is read live by the update.
+// patches against: that read is live. When the merge finds nothing to
+// change, the SDK GETs the object a third time only to refresh its copy;
+// that GET gets the second's answer, unless this client wrote the object
+// in between. Every later GET is live. An object an earlier check
+// already looked at (a new object's conflict check) is read live by the
+// update.
 func (g *Getter) UseSnapshotsFirstLook() {
 	if g != nil && g.snapshots != nil {
 		g.snapshots.untilWrite.Store(false)

@@ -53,7 +53,10 @@ type snapshots struct {
 	untilWrite atomic.Bool
 	// firstLook, when set, answers only an object's first GET from the
 	// snapshot: client-side apply's update checks existence first, then
-	// reads the live object to merge with.
+	// reads the live object to merge with. The answer to that second,
+	// live, GET also answers the third, once, unless this client wrote
+	// the object in between: when the merge finds nothing to change, the
+	// update reads the object again only to refresh its copy.
 	firstLook atomic.Bool
 
 	mu      sync.Mutex
@@ -62,6 +65,11 @@ type snapshots struct {
 	dead    map[string]bool                       // collections not to snapshot
 	written map[string]map[string]bool            // collection → names written (or, firstLook, seen): asked live
 	taking  map[string]chan struct{}              // collection → closed when its LIST is done
+	// Of firstLook, by collection + "/" + name: GETs seen, objects
+	// written, the second GET's answer until the third takes it.
+	looks   map[string]int
+	changed map[string]bool
+	kept    map[string][]byte
 }
 
 func newSnapshots() *snapshots {
@@ -71,6 +79,9 @@ func newSnapshots() *snapshots {
 		dead:    map[string]bool{},
 		written: map[string]map[string]bool{},
 		taking:  map[string]chan struct{}{},
+		looks:   map[string]int{},
+		changed: map[string]bool{},
+		kept:    map[string][]byte{},
 	}
 }
 
@@ -117,14 +128,31 @@ func (t *snapshotTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		return t.next.RoundTrip(req)
 	}
 	snap := t.snapshot(req, collection)
+	key := collection + "/" + name
 	t.mu.Lock()
 	live := snap == nil || t.written[collection][name]
+	var keep bool
+	var replay []byte
 	if t.firstLook.Load() {
 		// Looked at (from the snapshot or, before there was one, live):
-		// every later GET of it asks the server.
+		// every later GET of it asks the server, but for the third.
 		t.markLive(collection, name)
+		t.looks[key]++
+		switch t.looks[key] {
+		case 2:
+			keep = !t.changed[key]
+		case 3:
+			replay = t.kept[key]
+			delete(t.kept, key)
+		}
 	}
 	t.mu.Unlock()
+	if replay != nil {
+		return respond(req, http.StatusOK, replay), nil
+	}
+	if live && keep {
+		return t.keepAnswer(req, key)
+	}
 	if live {
 		return t.next.RoundTrip(req)
 	}
@@ -135,6 +163,27 @@ func (t *snapshotTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	status := fmt.Sprintf(`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"%s %q not found","reason":"NotFound","details":{"name":%q,"kind":%q},"code":404}`,
 		resource, name, name, resource)
 	return respond(req, http.StatusNotFound, []byte(status)), nil
+}
+
+// keepAnswer asks the server and keeps a 200 answer for the object's
+// next GET (see firstLook).
+func (t *snapshotTransport) keepAnswer(req *http.Request, key string) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	t.mu.Lock()
+	if !t.changed[key] {
+		t.kept[key] = body
+	}
+	t.mu.Unlock()
+	return resp, nil
 }
 
 // wrote records a write to p: a named object is asked live from now on;
@@ -152,9 +201,17 @@ func (s *snapshots) wrote(p, collection, name string, named bool) {
 	if !named {
 		delete(s.snaps, p)
 		s.dead[p] = true
+		for key := range s.kept {
+			if path.Dir(key) == p {
+				delete(s.kept, key)
+			}
+		}
 		return
 	}
 	s.markLive(collection, name)
+	key := collection + "/" + name
+	s.changed[key] = true
+	delete(s.kept, key)
 }
 
 // markLive makes every later GET of the object ask the server; s.mu held.

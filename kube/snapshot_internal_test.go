@@ -1,6 +1,8 @@
 package kube
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"path"
 	"runtime"
@@ -60,14 +62,15 @@ func (c *fakeServer) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return respond(req, http.StatusOK, []byte(`{"kind":"ConfigMapList","apiVersion":"v1","metadata":{},"items":[{"metadata":{"name":"a"}},{"metadata":{"name":"b"}}]}`)), nil
 	}
-	c.count(&c.gets)
-	return respond(req, http.StatusOK, []byte(`{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"`+path.Base(req.URL.Path)+`"}}`)), nil
+	n := c.count(&c.gets)
+	return respond(req, http.StatusOK, []byte(fmt.Sprintf(`{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":%q,"resourceVersion":"%d"}}`, path.Base(req.URL.Path), n))), nil
 }
 
-func (c *fakeServer) count(n *int) {
+func (c *fakeServer) count(n *int) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	*n++
+	return *n
 }
 
 func (c *fakeServer) counts() (lists, gets, writes int) {
@@ -178,7 +181,9 @@ func TestSnapshotIsTakenOnce(t *testing.T) {
 
 // First look (client-side upgrade): each object's first GET is answered
 // from the snapshot, every later GET of it asks the server, so the live
-// object the three-way merge patches against is never a snapshot's.
+// object the three-way merge patches against is never a snapshot's; but
+// the third GET gets the second's answer, once, unless the object was
+// written in between.
 func TestSnapshotFirstLook(t *testing.T) {
 	const cms = "/api/v1/namespaces/shop/configmaps/"
 	next := &fakeServer{}
@@ -190,19 +195,27 @@ func TestSnapshotFirstLook(t *testing.T) {
 		send(t, rt, http.MethodGet, cms+"a") // before the snapshot: live
 	}
 	steps := []struct {
-		name string
-		live bool
+		method, name string
+		live         bool
+		// sameAs: the answer is step sameAs's (its index plus one)
+		sameAs int
 	}{
-		{"a", true},  // takes the snapshot, but a was looked at already
-		{"b", false}, // b's first look
-		{"b", true},
-		{"b", true},
-		{"c", false}, // not in the snapshot: its first look answers 404
-		{"c", true},
+		{"GET", "a", true, 0},  // takes the snapshot, but a was looked at already
+		{"GET", "b", false, 0}, // b's first look
+		{"GET", "b", true, 0},  // the merge read
+		{"GET", "b", false, 3}, // the refresh: the merge read's answer
+		{"GET", "b", true, 0},  // then live for good
+		{"GET", "b", true, 0},
+		{"GET", "c", false, 0}, // not in the snapshot: its first look answers 404
+		{"GET", "c", true, 0},
+		{"PATCH", "c", true, 0},
+		{"GET", "c", true, 0}, // written since the second GET: live
+		{"GET", "a", true, 0},
 	}
+	answers := make([]string, len(steps))
 	for i, st := range steps {
-		_, before, _ := next.counts()
-		req, err := http.NewRequest(http.MethodGet, "https://api.test"+cms+st.name, nil)
+		_, before, writes := next.counts()
+		req, err := http.NewRequest(st.method, "https://api.test"+cms+st.name, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,10 +223,22 @@ func TestSnapshotFirstLook(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if _, after, _ := next.counts(); (after > before) != st.live {
-			t.Errorf("step %d, GET %s: asked the server %v, want %v", i, st.name, after > before, st.live)
+		if err != nil {
+			t.Fatal(err)
 		}
+		answers[i] = string(body)
+		_, after, afterWrites := next.counts()
+		if asked := after > before || afterWrites > writes; asked != st.live {
+			t.Errorf("step %d, %s %s: asked the server %v, want %v", i+1, st.method, st.name, asked, st.live)
+		}
+		if st.sameAs > 0 && answers[i] != answers[st.sameAs-1] {
+			t.Errorf("step %d, GET %s: %s, want step %d's answer %s", i+1, st.name, answers[i], st.sameAs, answers[st.sameAs-1])
+		}
+	}
+	if answers[4] == answers[2] {
+		t.Errorf("step 5 got step 3's answer again: %s", answers[4])
 	}
 	if lists, _, _ := next.counts(); lists != 1 {
 		t.Errorf("%d lists, want 1", lists)
