@@ -7,9 +7,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	helmkube "helm.sh/helm/v4/pkg/kube"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/resource"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -163,4 +165,14 @@ func sameAnswer(a, b error) bool {
 		return resource.IsParamUnsupportedError(a) && resource.IsParamUnsupportedError(b)
 	}
 	return a.Error() == b.Error()
+}
+
+// The Helm SDK's client is made with kubectl's factory, which strictValidator
+// needs: were that to change, client-side builds would quietly fall back to
+// kubectl's slower validator.
+func TestHelmFactoryIsKubectls(t *testing.T) {
+	c := helmkube.New(genericclioptions.NewConfigFlags(false))
+	if _, ok := c.Factory.(kubectlFactory); !ok {
+		t.Fatalf("the SDK's factory %T lacks what strictValidator builds from", c.Factory)
+	}
 }
