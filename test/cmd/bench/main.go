@@ -95,6 +95,8 @@ type env struct {
 	retried    []string // bulk rounds run again after a failure: tool, size, why
 }
 
+// run measures what -sections asks for, in an order that keeps each
+// measure on as quiet a control plane as it needs, and writes the report.
 func run() error {
 	var err error
 	if workDir, err = os.MkdirTemp("", "hookrunner-bench-"); err != nil {
@@ -102,6 +104,20 @@ func run() error {
 	}
 	defer os.RemoveAll(workDir)
 	root, _ := filepath.Abs(*repo)
+	sizes, err := parseSizes(*sizesF)
+	if err != nil {
+		return err
+	}
+	sections := map[string]bool{}
+	for _, name := range strings.Split(*sectionsF, ",") {
+		sections[strings.TrimSpace(name)] = true
+	}
+	if !sections["bulk"] {
+		sizes = nil
+	}
+	if !sections["mix"] {
+		*mixN = 0
+	}
 	e := &env{
 		hookrunner: filepath.Join(workDir, "hookrunner"),
 		measure:    filepath.Join(workDir, "measure"),
@@ -109,24 +125,8 @@ func run() error {
 		rawphases:  filepath.Join(workDir, "rawphases"),
 		chart:      filepath.Join(root, "test/testdata/charts/bulk"),
 	}
-	for bin, pkg := range map[string]string{e.hookrunner: "./cmd/hookrunner", e.measure: "./test/cmd/measure", e.raw: "./test/cmd/rawcreate", e.rawphases: "./test/cmd/rawphases"} {
-		flags := "-s -w"
-		if bin == e.hookrunner {
-			flags = *ldflags
-		}
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", flags, "-o", bin, pkg)
-		cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-		if bin == e.hookrunner && *binF != "" {
-			if cmd = exec.Command("cp", *binF, bin); true {
-				if out, err := cmd.CombinedOutput(); err != nil {
-					return fmt.Errorf("copy %s: %v\n%s", *binF, err, out)
-				}
-				continue
-			}
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("build %s: %v\n%s", pkg, err, out)
-		}
+	if err := e.buildBinaries(root); err != nil {
+		return err
 	}
 	toolsBin, err := cluster.ToolsBin()
 	if err != nil {
@@ -142,15 +142,89 @@ func run() error {
 		return err
 	}
 	e.metrics = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback test cluster
+	tools := e.bulkTools()
 
-	var sizes []int
-	for _, s := range strings.Split(*sizesF, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
+	// Latencies first, on a quiet control plane: after the large runs the
+	// machine is still busy collecting their objects (measured last, they
+	// came out 10-20 times worse, for helm as much as for hookrunner).
+	var (
+		callback []float64
+		cold     map[string][]float64
+	)
+	if sections["latency"] {
+		if callback, err = e.callbackLatency(); err != nil {
 			return err
+		}
+		if cold, err = e.coldStart(); err != nil {
+			return err
+		}
+	}
+	// Real charts next, before the bulk runs load the control plane.
+	var corpus []corpusResult
+	if sections["corpus"] {
+		if corpus, err = e.benchCorpus(root); err != nil {
+			return err
+		}
+	}
+	res, err := e.benchBulk(tools, sizes)
+	if err != nil {
+		return err
+	}
+	mixed, err := e.benchMixed(tools, *mixN)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		return err
+	}
+	if err := writePlot(filepath.Join(*outDir, "benchmarks.png"), tools, sizes, res.installs, corpus); err != nil {
+		return err
+	}
+	return writeReport(filepath.Join(*outDir, "benchmarks.md"), e, tools, sizes, res, mixed, callback, cold, corpus)
+}
+
+// parseSizes reads -sizes: object counts, comma-separated.
+func parseSizes(s string) ([]int, error) {
+	var sizes []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-sizes %q: %q is not a positive object count", s, strings.TrimSpace(f))
 		}
 		sizes = append(sizes, n)
 	}
+	return sizes, nil
+}
+
+// buildBinaries builds what the bench runs into the work directory:
+// hookrunner with -ldflags (or a copy of -hookrunner), the measuring
+// wrapper and the two limit programs.
+func (e *env) buildBinaries(root string) error {
+	if *binF != "" {
+		if out, err := exec.Command("cp", *binF, e.hookrunner).CombinedOutput(); err != nil {
+			return fmt.Errorf("copy %s: %v\n%s", *binF, err, out)
+		}
+	}
+	for bin, pkg := range map[string]string{e.hookrunner: "./cmd/hookrunner", e.measure: "./test/cmd/measure", e.raw: "./test/cmd/rawcreate", e.rawphases: "./test/cmd/rawphases"} {
+		flags := "-s -w"
+		if bin == e.hookrunner {
+			if *binF != "" {
+				continue
+			}
+			flags = *ldflags
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", flags, "-o", bin, pkg)
+		cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return nil
+}
+
+// bulkTools are the tools of the bulk and mixed sections, in the order
+// each round runs them.
+func (e *env) bulkTools() []tool {
 	set := func(n int, mix bool) []string {
 		if mix {
 			return []string{"--set", "count=0", "--set", "deployment=false", "--set", fmt.Sprintf("mix=%d", n)}
@@ -159,7 +233,7 @@ func run() error {
 	}
 	// An upgrade changes every ConfigMap (the chart writes round into each).
 	changed := func(n int) []string { return append(set(n, false), "--set", "round=1") }
-	tools := []tool{
+	return []tool{
 		{name: "hookrunner", mixes: true, install: func(ns string, n int, mix bool) []string {
 			return append([]string{e.hookrunner, "install", "b", e.chart, "-n", ns, "--create-namespace", "--log-format", "json"}, set(n, mix)...)
 		}, upgrade: func(ns string, n int) []string {
@@ -187,38 +261,11 @@ func run() error {
 			return []string{e.raw, "-apply", "-n", strconv.Itoa(n), "-namespace", ns}
 		}},
 	}
-	sections := map[string]bool{}
-	for _, name := range strings.Split(*sectionsF, ",") {
-		sections[strings.TrimSpace(name)] = true
-	}
-	if !sections["bulk"] {
-		sizes = nil
-	}
-	if !sections["mix"] {
-		*mixN = 0
-	}
-	// Latencies first, on a quiet control plane: after the large runs the
-	// machine is still busy collecting their objects (measured last, they
-	// came out 10-20 times worse, for helm as much as for hookrunner).
-	var (
-		callback []float64
-		cold     map[string][]float64
-	)
-	if sections["latency"] {
-		if callback, err = e.callbackLatency(); err != nil {
-			return err
-		}
-		if cold, err = e.coldStart(); err != nil {
-			return err
-		}
-	}
-	// Real charts next, before the bulk runs load the control plane.
-	var corpus []corpusResult
-	if sections["corpus"] {
-		if corpus, err = e.benchCorpus(root); err != nil {
-			return err
-		}
-	}
+}
+
+// benchBulk measures every tool on the bulk chart at every size: a
+// warm-up round, then -runs counted rounds, the tools interleaved.
+func (e *env) benchBulk(tools []tool, sizes []int) (bulk, error) {
 	res := bulk{installs: map[string]map[int][]sample{}, upgrades: map[string]map[int][]sample{}, uninstalls: map[string]map[int][]sample{}}
 	for _, t := range tools {
 		res.installs[t.name] = map[int][]sample{}
@@ -241,12 +288,12 @@ func run() error {
 					fmt.Fprintf(os.Stderr, "bench: %s, %d objects: %s; again in a fresh namespace\n", t.name, n, why)
 					e.retried = append(e.retried, fmt.Sprintf("%s, %d objects (%s)", t.name, n, why))
 					if err := e.deleteNamespace(ns); err != nil {
-						return err
+						return res, err
 					}
 					seq++
 					ns = fmt.Sprintf("b%d-%d", n, seq)
 					if s, up, un, err = e.bulkRound(t, ns, n); err != nil {
-						return err
+						return res, err
 					}
 				}
 				label := "warm-up"
@@ -268,36 +315,37 @@ func run() error {
 			}
 		}
 	}
+	return res, nil
+}
+
+// benchMixed measures the tools that can install the mixed chart of n
+// objects (0: none), interleaved as benchBulk does.
+func (e *env) benchMixed(tools []tool, n int) (map[string][]sample, error) {
 	mixed := map[string][]sample{} // tool → samples of the mixed chart
-	for round := 0; *mixN > 0 && round <= *runs; round++ {
+	seq := 0
+	for round := 0; n > 0 && round <= *runs; round++ {
 		for _, t := range tools {
 			if !t.mixes {
 				continue
 			}
 			seq++
-			ns := fmt.Sprintf("mix%d-%d", *mixN, seq)
-			s, err := e.measureRun(t.install(ns, *mixN, true))
+			ns := fmt.Sprintf("mix%d-%d", n, seq)
+			s, err := e.measureRun(t.install(ns, n, true))
 			if err != nil {
-				return fmt.Errorf("%s install of the mixed chart: %w", t.name, err)
+				return nil, fmt.Errorf("%s install of the mixed chart: %w", t.name, err)
 			}
 			if err := e.deleteNamespace(ns); err != nil {
-				return err
+				return nil, err
 			}
 			label := "warm-up"
 			if round > 0 {
 				label = "counted"
 				mixed[t.name] = append(mixed[t.name], s)
 			}
-			fmt.Fprintf(os.Stderr, "bench: %-16s %5d mixed %s: %.2fs %.0f MB %0.f requests\n", t.name, *mixN, label, s.Wall, s.RSSMB, s.Requests)
+			fmt.Fprintf(os.Stderr, "bench: %-16s %5d mixed %s: %.2fs %.0f MB %0.f requests\n", t.name, n, label, s.Wall, s.RSSMB, s.Requests)
 		}
 	}
-	if err := os.MkdirAll(*outDir, 0o755); err != nil {
-		return err
-	}
-	if err := writePlot(filepath.Join(*outDir, "benchmarks.png"), tools, sizes, res.installs, corpus); err != nil {
-		return err
-	}
-	return writeReport(filepath.Join(*outDir, "benchmarks.md"), e, tools, sizes, res, mixed, callback, cold, corpus)
+	return mixed, nil
 }
 
 // gist is an error of a measured run in one line: its first line (what
