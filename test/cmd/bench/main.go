@@ -149,7 +149,7 @@ func run() error {
 	// came out 10-20 times worse, for helm as much as for hookrunner).
 	var (
 		callback []float64
-		cold     map[string][]float64
+		cold     startup
 	)
 	if sections["latency"] {
 		if callback, err = e.callbackLatency(); err != nil {
@@ -527,17 +527,28 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// startup is the cold-start measure per tool: milliseconds from process
+// start to its first API request, and the process's peak resident memory
+// (VmHWM) at that moment: the floor every run starts from.
+type startup struct {
+	ms, residentMB map[string][]float64
+}
+
 // coldStart measures, for hookrunner and helm, the time from starting the
-// process to its first API request, against a local TLS endpoint that
-// records the first request and answers 503.
-func (e *env) coldStart() (map[string][]float64, error) {
+// process to its first API request, and its peak resident memory then,
+// against a local TLS endpoint that records the first request and holds
+// it unanswered until the process is killed.
+func (e *env) coldStart() (startup, error) {
 	first := make(chan time.Time, 16)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case first <- time.Now():
 		default:
 		}
-		http.Error(w, "benchmark endpoint", http.StatusServiceUnavailable)
+		// No answer until the process is killed: it must still be
+		// running when its resident memory is read (helm exits on the
+		// first error).
+		<-r.Context().Done()
 	}))
 	srv.StartTLS()
 	defer srv.Close()
@@ -545,13 +556,13 @@ func (e *env) coldStart() (map[string][]float64, error) {
 	content := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: %q, insecure-skip-tls-verify: true}}]\n"+
 		"users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n", srv.URL)
 	if err := os.WriteFile(kc, []byte(content), 0o600); err != nil {
-		return nil, err
+		return startup{}, err
 	}
 	argv := map[string][]string{
 		"hookrunner": {e.hookrunner, "install", "b", e.chart, "-n", "cold", "--set", "count=10", "--set", "deployment=false", "--timeout", "2s"},
 		"helm":       {e.helm, "install", "b", e.chart, "-n", "cold", "--set", "count=10", "--set", "deployment=false"},
 	}
-	out := map[string][]float64{}
+	out := startup{ms: map[string][]float64{}, residentMB: map[string][]float64{}}
 	for i := 0; i <= *runs; i++ {
 		for _, name := range []string{"hookrunner", "helm"} {
 			for len(first) > 0 {
@@ -561,23 +572,53 @@ func (e *env) coldStart() (map[string][]float64, error) {
 			cmd.Env = []string{"KUBECONFIG=" + kc, "HOME=" + workDir, "HELM_CACHE_HOME=" + workDir + "/cache", "HELM_CONFIG_HOME=" + workDir + "/config"}
 			started := time.Now()
 			if err := cmd.Start(); err != nil {
-				return nil, err
+				return startup{}, err
 			}
 			select {
 			case at := <-first:
+				status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+				mb, perr := peakResidentMB(status)
+				if err == nil {
+					err = perr
+				}
+				if err != nil {
+					cmd.Process.Kill()
+					_ = cmd.Wait()
+					return startup{}, fmt.Errorf("%s: peak resident memory: %w", name, err)
+				}
 				if i > 0 {
-					out[name] = append(out[name], at.Sub(started).Seconds()*1000)
+					out.ms[name] = append(out.ms[name], at.Sub(started).Seconds()*1000)
+					out.residentMB[name] = append(out.residentMB[name], mb)
 				}
 			case <-time.After(10 * time.Second):
 				cmd.Process.Kill()
 				_ = cmd.Wait()
-				return nil, fmt.Errorf("%s made no request", name)
+				return startup{}, fmt.Errorf("%s made no request", name)
 			}
 			cmd.Process.Kill()
 			_ = cmd.Wait()
 		}
 	}
 	return out, nil
+}
+
+// peakResidentMB reads VmHWM, the peak resident set, from the text of
+// /proc/PID/status, in MB.
+func peakResidentMB(status []byte) (float64, error) {
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) != 2 || f[1] != "kB" {
+				return 0, fmt.Errorf("unreadable VmHWM line %q", line)
+			}
+			kb, err := strconv.ParseFloat(f[0], 64)
+			if err != nil {
+				return 0, fmt.Errorf("unreadable VmHWM line %q", line)
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM line")
 }
 
 func median(xs []float64) float64 {

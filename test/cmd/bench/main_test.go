@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -32,6 +33,38 @@ func TestParseSizes(t *testing.T) {
 		}
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: parseSizes(%q) = %v, %v; want %v", name, tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// The peak resident set of a running process, from /proc/PID/status.
+func TestPeakResidentMB(t *testing.T) {
+	real, err := os.ReadFile("testdata/proc-status.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		status  string
+		want    float64
+		wantErr string
+	}{
+		"proc status":    {status: string(real), want: 47880.0 / 1024},
+		"no VmHWM":       {status: "Name:\thelm\nVmRSS:\t 100 kB\n", wantErr: "no VmHWM line"},
+		"not kB":         {status: "VmHWM:\t 100 MB\n", wantErr: `unreadable VmHWM line "VmHWM:\t 100 MB"`},
+		"not a number":   {status: "VmHWM:\t many kB\n", wantErr: "unreadable VmHWM line"},
+		"empty":          {status: "", wantErr: "no VmHWM line"},
+		"VmHWM mid-file": {status: "A:\t1\nVmHWM:\t 2048 kB\nB:\t2\n", want: 2},
+	}
+	for name, tc := range cases {
+		got, err := peakResidentMB([]byte(tc.status))
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: error = %v, want one with %q", name, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%s: = %v, %v; want %v", name, got, err, tc.want)
 		}
 	}
 }
